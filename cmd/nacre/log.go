@@ -1,0 +1,38 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+)
+
+// LevelTrace is below slog.LevelDebug; Gramine's "trace" and "all" map to it.
+const LevelTrace = slog.LevelDebug - 4
+
+var logVar = new(slog.LevelVar)
+
+func initLogging() {
+	logVar.Set(slog.LevelError)
+	h := slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logVar})
+	slog.SetDefault(slog.New(h))
+}
+
+func setLogLevel(l slog.Level) { logVar.Set(l) }
+
+// parseLevel accepts Gramine's loader.log_level names as well as slog's.
+func parseLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "none", "error":
+		return slog.LevelError, nil
+	case "warning", "warn":
+		return slog.LevelWarn, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "debug":
+		return slog.LevelDebug, nil
+	case "trace", "all":
+		return LevelTrace, nil
+	}
+	return 0, fmt.Errorf("unknown log level %q: use none, error, warning, info, debug, trace or all", s)
+}
