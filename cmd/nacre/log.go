@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+
+	"github.com/nacre-tee/nacre/internal/progress"
 )
 
 // LevelTrace is below slog.LevelDebug; Gramine's "trace" and "all" map to it.
@@ -35,4 +37,9 @@ func parseLevel(s string) (slog.Level, error) {
 		return LevelTrace, nil
 	}
 	return 0, fmt.Errorf("unknown log level %q: use none, error, warning, info, debug, trace or all", s)
+}
+
+// terminalProgress reports long operations on stderr when it is a terminal.
+func terminalProgress(label string) func(done, total int64) {
+	return progress.Bytes(os.Stderr, label)
 }

@@ -1,0 +1,6 @@
+CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v INTEGER);
+INSERT OR REPLACE INTO kv VALUES ('alpha', 1), ('beta', 2), ('gamma', 3);
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000)
+INSERT OR REPLACE INTO kv SELECT 'k' || i, i FROM n;
+SELECT 'rows', count(*) FROM kv;
+SELECT 'sum', sum(v) FROM kv WHERE k LIKE 'k%';

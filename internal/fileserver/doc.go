@@ -1,0 +1,131 @@
+// Package fileserver owns the FUSE server that presents the app's filesystem
+// view: the manifest's mounts (fs.root and fs.mounts), the directories the
+// sandbox mounts other filesystems on, and a few aliased files, with every
+// trusted file verified chunk by chunk (internal/trustedfs) before the app can
+// read a byte of it.
+//
+// # Structure
+//
+// The view is a mount table. Each entry maps a path of the view to a backend,
+// the internal interface that serves one mounted subtree (lookup, readdir,
+// create, rename, ...). The chroot backend (a host directory or single host
+// file, Gramine's "chroot" mount) is the first implementation; encrypted
+// files or a /dev/attestation pseudo-filesystem are meant to be further
+// backends in the same table. Directory nodes belong to the view, not to a
+// backend, so that mounts can nest anywhere; a directory asks the backend that
+// owns it for its entries and adds the mount points, aliases and synthetic
+// directories that sit directly under it. Mount order follows Gramine: a later
+// mount whose path is a prefix of (or equal to) an earlier one hides it;
+// otherwise the longest matching path wins.
+//
+// # File classes
+//
+// Every regular file of a chroot mount falls in one class, by host path, in
+// this order: trusted (in trustedfs.Set: read-only, verified), allowed (in
+// Config.Allowed or under one of its entries: unverified read-write), else
+// unlisted: denied under Strict, read-write with one warning per path under
+// AllowAllButLog. Trusted files stay trusted under either policy.
+//
+// # Access decisions without OPEN
+//
+// The server answers the first OPEN with ENOSYS, which puts the kernel in
+// no_open mode for the whole connection: no OPEN/RELEASE round trip per
+// open(2), which is most of FUSE's cost for exec-heavy apps. Reads and writes
+// then arrive without a handle and are served per inode. The access decisions
+// that Gramine makes at open are made instead by the kernel's
+// default_permissions check on attributes this server chooses:
+//
+//   - Files the app may only read (trusted), may not open at all (unlisted
+//     under Strict) and directories the app may not modify are reported with
+//     the invalid owner uid/gid 0xFFFFFFFF. No user namespace maps that id,
+//     so no process (not even root of the sandbox or of the host) has
+//     CAP_DAC_OVERRIDE on them and only the "other" permission bits apply:
+//     trusted files are r--r--r-- (plus x if the host file has any x bit),
+//     unlisted files under Strict are ---------- (open fails with EACCES;
+//     stat and readdir still show them), and such directories r-xr-xr-x.
+//     The app sees them owned by the overflow id (nobody), as in any rootless
+//     container.
+//   - Writable files and directories are owned by Config.UID/GID (the app's
+//     uid in the mount's user namespace, 0 by default) with the host's mode.
+//
+// Unlink, rename and chmod of such inodes fail in the kernel with EOVERFLOW
+// ("inode writeback is not safe when the uid or gid are invalid"), before any
+// permission check; that is what rootless containers show for files of
+// unmapped owners too.
+//
+// The server enforces the same decisions again on every request (READ,
+// WRITE, SETATTR, CREATE, ...), so a mount without default_permissions is no
+// weaker, only the errno of a write open of a trusted file comes later
+// (at write instead of open).
+//
+// # Host paths and symlinks
+//
+// Host symlinks are presented as symlinks, which the kernel resolves in the
+// app's view. Each chroot mount keeps an O_PATH fd of its host root (opened
+// once, following symlinks in the configured host path) and resolves every
+// host path beneath it with openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS), so
+// the server never follows a host symlink or leaves the mount, even when the
+// host swaps a directory for a symlink after the app looked it up. `..` is
+// resolved by the kernel in the view and never reaches the server. The one
+// exception are trusted files: a trusted host path is always presented as a
+// regular file and read by its host path with symlinks followed, as Gramine
+// does, which is safe because every byte is checked against the manifest; it
+// also keeps the host from substituting a symlink to an unverified file for a
+// trusted one.
+//
+// # Caching
+//
+// Entry, attribute and negative-entry timeouts are an hour, auto_inval_data is
+// off and no_open implies KEEP_CACHE, so a page of a trusted file enters the
+// kernel page cache only through the verifying READ handler and is served
+// from there until evicted; an evicted page is read and verified again.
+// OPENDIR is answered ENOSYS too (no_opendir, opendir.go): no OPENDIR/
+// RELEASEDIR pair per opendir(3), and the kernel caches every listing
+// (FOPEN_CACHE_DIR is its no_opendir default). The price is that changes the
+// host makes behind the app's back (to allowed files too) are not seen while
+// cached. Trusted data is never returned with splice, ReadResultFd or
+// passthrough (CAP_PASSTHROUGH is disabled for the connection); allowed files
+// may use splice.
+//
+// # Other choices
+//
+//   - No extended attributes: GETXATTR, LISTXATTR, SETXATTR and REMOVEXATTR
+//     answer ENOSYS, so the kernel stops asking (the app gets EOPNOTSUPP).
+//     Otherwise every execve and every write would cost a round trip for
+//     security.capability.
+//   - FLUSH answers ENOSYS once, so close(2) costs nothing.
+//   - Symlink targets are cached by the kernel (exec paths cross /bin,
+//     /lib64 and the ld.so link every time), READDIRPLUS is off (it would
+//     classify every entry of every listed directory), and a directory is
+//     read from the host only when the kernel's listing cache is empty.
+//   - Inode numbers are the server's, not the host's; hard links on the host
+//     appear as separate files. A trusted file is identified by its host path,
+//     so the host cannot substitute one trusted file for another by linking.
+//   - chown is accepted only to the ids the app already sees (Config.UID/GID).
+//
+// # Traps
+//
+//   - Never exec a program from the view in the process that serves it (as
+//     a Go child of it): Go's fork waits for the child's exec, which waits for
+//     FUSE requests. Tests and benchmarks go through chroot(8); nacre's
+//     sandbox runs the app in another process anyway.
+//   - The serving process must not os.Open files of a view it serves with
+//     Serve before the kernel has seen one POLL answered: Go registers the
+//     file with epoll, epoll_ctl waits for the POLL reply without releasing
+//     its scheduler slot, and with GOMAXPROCS=1 nothing serves it. go-fuse's
+//     Mount avoids this with its "poll hack"; Serve cannot, as it does not
+//     know the mount point. Other processes (the app, the sandbox's stage 2)
+//     are not affected.
+//   - The size of a trusted file without an index entry is the host's at
+//     LOOKUP until the first read hashes it; after that the verified size.
+//   - Every FUSE READ of a page not yet cached invalidates the inode's atime,
+//     so the next stat(2) costs one GETATTR, unless the mount is read-only.
+//   - Kernel readahead caps READ requests at 128 KiB unless root raises
+//     /sys/class/bdi/<fuse bdi>/read_ahead_kb (the sandbox does, to 1 MiB,
+//     when nacre runs as host root).
+//
+// # Profiling
+//
+// With $NACRE_FUSE_STATS set to a file name, the server counts its requests
+// by opcode into that file (stats.go); bench/README.md shows how to use it.
+package fileserver

@@ -1,0 +1,197 @@
+package shield
+
+import (
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/nacre-tee/nacre/internal/fileserver"
+	"github.com/nacre-tee/nacre/internal/manifest"
+	"github.com/nacre-tee/nacre/internal/runtimedir"
+	"github.com/nacre-tee/nacre/internal/sandbox"
+	"github.com/nacre-tee/nacre/internal/trustedfs"
+)
+
+// ChunkIndexPath is where nacre sign writes the chunk index of a signed manifest.
+func ChunkIndexPath(signedManifest string) string { return signedManifest + ".chunks" }
+
+// fileView translates the manifest's filesystem keys into the file server's
+// view and the sandbox's extra mounts.
+func (l *Loaded) fileView(log *slog.Logger) (fileserver.Config, []sandbox.Mount, error) {
+	fc, mounts, err := l.mountView(log)
+	if err != nil {
+		return fc, nil, err
+	}
+	if err := l.trustedView(&fc); err != nil {
+		return fc, nil, err
+	}
+	return fc, mounts, nil
+}
+
+// trustedView adds the trusted set (and the interpreter alias it implies) to
+// a view from mountView. It is the expensive part of fileView (thousands of
+// entries, the chunk index), which Run overlaps with the sandbox's start.
+func (l *Loaded) trustedView(fc *fileserver.Config) error {
+	set, err := l.trustedSet()
+	if err != nil {
+		return err
+	}
+	fc.Trusted = set
+	fc.Aliases = interpreterAliases(fc.Mounts, set)
+	return nil
+}
+
+// mountView is fileView without the trusted files.
+func (l *Loaded) mountView(log *slog.Logger) (fileserver.Config, []sandbox.Mount, error) {
+	m := l.Manifest
+	if log == nil {
+		log = slog.Default()
+	}
+	var fc fileserver.Config
+	var mounts []sandbox.Mount
+	fc.Log = log
+	fc.UID, fc.GID = m.Loader.UID, m.Loader.GID
+	fc.MountPoints = []string{"/proc", "/dev"}
+
+	all := append([]manifest.Mount{m.FS.Root}, m.FS.Mounts...)
+	all[0].Path = "/"
+	for _, mt := range all {
+		key := "fs.mounts"
+		if mt.Path == "/" {
+			key = "fs.root"
+		}
+		switch mt.Type {
+		case manifest.MountChroot, "":
+			host, err := manifest.HostPath(mt.URI)
+			if err != nil {
+				return fc, nil, fmt.Errorf("%s: %s (path %s): %w", l.Path, key, mt.Path, err)
+			}
+			if _, err := os.Stat(host); err != nil {
+				if mt.Path != "/" {
+					return fc, nil, fmt.Errorf("%s: %s: mount of %s: host path %s: %w", l.Path, key, mt.Path, host, err)
+				}
+			}
+			fc.Mounts = append(fc.Mounts, fileserver.Mount{Path: path.Clean(mt.Path), Host: host})
+		case manifest.MountTmpfs:
+			mounts = append(mounts, sandbox.Mount{Kind: "tmpfs", Path: path.Clean(mt.Path), Options: "mode=1777"})
+			fc.MountPoints = append(fc.MountPoints, path.Clean(mt.Path))
+		case manifest.MountEncrypted:
+			if mt.Path == "/" {
+				return fc, nil, fmt.Errorf("%s: fs.root: %w: mount the encrypted directory at a path below /", l.Path, errEncryptedRoot)
+			}
+			host, err := manifest.HostPath(mt.URI)
+			if err != nil {
+				return fc, nil, fmt.Errorf("%s: %s (path %s): %w", l.Path, key, mt.Path, err)
+			}
+			mounts = append(mounts, sandbox.Mount{Kind: sandbox.MountFUSE, Path: path.Clean(mt.Path), Source: host, Name: "pf"})
+			fc.MountPoints = append(fc.MountPoints, path.Clean(mt.Path))
+			l.encrypted = append(l.encrypted, encryptedMount{Mount: mt, host: host})
+		default:
+			return fc, nil, fmt.Errorf("%s: %s: mount of %s: unsupported type %q", l.Path, key, mt.Path, mt.Type)
+		}
+	}
+
+	for _, uri := range m.AllowedFiles {
+		if strings.HasPrefix(uri, "dev:") {
+			log.Warn("allowed device files are not supported yet; entry ignored", "uri", uri)
+			continue
+		}
+		host, err := manifest.HostPath(uri)
+		if err != nil {
+			return fc, nil, fmt.Errorf("%s: sgx.allowed_files: %w", l.Path, err)
+		}
+		fc.Allowed = append(fc.Allowed, host)
+	}
+	if m.FileCheckPolicy == manifest.PolicyAllowAllButLog {
+		fc.Policy = fileserver.AllowAllButLog
+	}
+	return fc, mounts, nil
+}
+
+// trustedSet collects sgx.trusted_files by host path, attaching the signed
+// chunk index when there is one.
+func (l *Loaded) trustedSet() (*trustedfs.Set, error) {
+	m := l.Manifest
+	needHash := false
+	for _, tf := range m.TrustedFiles {
+		if tf.SHA256 == "" {
+			needHash = true
+		}
+	}
+	if needHash {
+		if l.Signed != nil {
+			return nil, fmt.Errorf("%s: sgx.trusted_files: a signed manifest has an entry without sha256; re-sign it with nacre sign", l.Path)
+		}
+		slog.Warn("hashing trusted files at start: the manifest has entries without sha256 (render it with nacre manifest to hash them once)", "manifest", l.Path)
+		if err := m.ExpandTrustedFiles(manifest.ExpandOptions{}); err != nil {
+			return nil, err
+		}
+	}
+	entries := make(map[string][32]byte, len(m.TrustedFiles))
+	for _, tf := range m.TrustedFiles {
+		host, err := manifest.HostPath(tf.URI)
+		if err != nil {
+			return nil, fmt.Errorf("%s: sgx.trusted_files: %w", l.Path, err)
+		}
+		var sum [32]byte
+		b, err := hex.DecodeString(tf.SHA256)
+		if err != nil || len(b) != 32 {
+			return nil, fmt.Errorf("%s: sgx.trusted_files: %s: sha256 %q is not 64 hex digits", l.Path, tf.URI, tf.SHA256)
+		}
+		copy(sum[:], b)
+		entries[host] = sum
+	}
+	set := trustedfs.NewSet(entries)
+	if l.Signed != nil && l.Signed.ChunkIndexSHA256 != nil {
+		pending := l.index
+		if pending == nil {
+			pending = trustedfs.LoadIndex(ChunkIndexPath(l.Path))
+		}
+		ix, err := pending.Wait(*l.Signed.ChunkIndexSHA256)
+		if err != nil {
+			return nil, fmt.Errorf("chunk index of %s: %w (re-run nacre sign to regenerate it)", l.Path, err)
+		}
+		if err := set.AttachIndex(ix); err != nil {
+			return nil, fmt.Errorf("chunk index of %s: %w", l.Path, err)
+		}
+	}
+	return set, nil
+}
+
+// interpreterAliases makes the ELF interpreter path programs expect
+// (/lib64/ld-linux-x86-64.so.2) resolve to the loader of the runtime directory
+// that Gramine-style manifests mount (at /lib), when no mount provides it.
+// Gramine manifests never mount it because Gramine loads ld.so itself.
+func interpreterAliases(mounts []fileserver.Mount, set *trustedfs.Set) map[string]string {
+	interp := runtimedir.Interpreter()
+	if interp == "" {
+		return nil
+	}
+	// Does a mount other than the root already serve the interpreter?
+	for _, mt := range mounts {
+		if mt.Path != "/" && (interp == mt.Path || strings.HasPrefix(interp, mt.Path+"/")) {
+			return nil
+		}
+	}
+	name := filepath.Base(interp)
+	// Prefer the mount at /lib (Gramine's runtime directory convention).
+	var candidates []fileserver.Mount
+	for _, mt := range mounts {
+		if mt.Path == "/lib" {
+			candidates = append([]fileserver.Mount{mt}, candidates...)
+		} else if mt.Path != "/" {
+			candidates = append(candidates, mt)
+		}
+	}
+	for _, mt := range candidates {
+		host := filepath.Join(mt.Host, name)
+		if set.Contains(host) {
+			return map[string]string{interp: host}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,267 @@
+package shield
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/nacre-tee/nacre/internal/attestfs"
+	"github.com/nacre-tee/nacre/internal/fileserver"
+	"github.com/nacre-tee/nacre/internal/keys"
+	"github.com/nacre-tee/nacre/internal/manifest"
+	"github.com/nacre-tee/nacre/internal/sandbox"
+	"github.com/nacre-tee/nacre/internal/trustedfs"
+)
+
+// Options of one nacre run.
+type Options struct {
+	Manifest string   // manifest file or application name
+	Args     []string // host arguments after the manifest
+	Env      []string // host environment (for passthrough and insecure__use_host_env)
+
+	Stdin, Stdout, Stderr *os.File
+	Banner                io.Writer // where the insecure-settings banner goes (stderr)
+	Platform              string    // TEE platform; "none" is direct mode
+
+	// Log is nacre's logger. SetLevel, when non-nil, is called with the
+	// manifest's loader.log_level unless the user chose a level already.
+	Log      *slog.Logger
+	SetLevel func(level string) error
+}
+
+// Run verifies and starts the application and returns its exit status
+// (128+N when it was killed by signal N).
+func Run(ctx context.Context, o Options) (int, error) {
+	// Start-up (parsing a manifest with thousands of trusted files, loading
+	// the chunk index) makes tens of MB of garbage in a few ms; collecting it
+	// on the way cost ~12% of nacre run's CPU, and a collection that starts
+	// while the app starts makes the file server's goroutines assist it
+	// while the app waits for them (~10-15 ms of wall time per run). So the
+	// collector is off until the app has run for gcDelay, except that a heap
+	// above gcStartupLimit still triggers it.
+	gcPercent := debug.SetGCPercent(-1)
+	memLimit := debug.SetMemoryLimit(-1) // reads the limit ($GOMEMLIMIT)
+	debug.SetMemoryLimit(min(memLimit, gcStartupLimit))
+	gcOn := sync.OnceFunc(func() {
+		debug.SetMemoryLimit(memLimit)
+		debug.SetGCPercent(gcPercent)
+	})
+	defer gcOn()
+	// Read and hash the chunk index (if any) while the manifest is parsed
+	// and verified; trustedSet checks it against the signed hash.
+	var index *trustedfs.PendingIndex
+	if p, err := ResolveManifestPath(o.Manifest); err == nil {
+		if _, err := os.Stat(ChunkIndexPath(p)); err == nil {
+			index = trustedfs.LoadIndex(ChunkIndexPath(p))
+		}
+	}
+	l, err := Open(o.Manifest)
+	if err != nil {
+		return 0, err
+	}
+	if index != nil && index.Path() == ChunkIndexPath(l.Path) {
+		l.index = index
+	}
+	m := l.Manifest
+	if o.SetLevel != nil {
+		if err := o.SetLevel(m.Loader.LogLevel); err != nil {
+			return 0, fmt.Errorf("%s: loader.log_level: %w", l.Path, err)
+		}
+	}
+	log := o.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	if m.Loader.LogFile != "" {
+		f, err := os.OpenFile(m.Loader.LogFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return 0, fmt.Errorf("%s: loader.log_file: %w", l.Path, err)
+		}
+		defer f.Close()
+		log = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: logLevelOf(log)}))
+	}
+	log.Debug("loader.entrypoint is accepted for compatibility: nacre has no separate LibOS binary", "uri", m.Loader.EntrypointURI)
+	for _, k := range m.Ignored {
+		log.Debug("SGX-only manifest key ignored", "key", k)
+	}
+	if l.Signed != nil {
+		log.Debug("signed manifest verified", "manifest", l.Path,
+			"measurement", fmt.Sprintf("%x", l.Signed.Measurement), "signer", fmt.Sprintf("%x", l.Signed.Signer))
+	}
+	plat, err := l.platform(o.Platform, log)
+	if err != nil {
+		return 0, err
+	}
+	if o.Banner != nil {
+		Banner(o.Banner, l, plat.Name())
+	}
+
+	fc, mounts, err := l.mountView(log)
+	if err != nil {
+		return 0, err
+	}
+	// The trusted set (for a signed manifest of 7,900 files: the entries and
+	// the chunk index, ~5 ms) is built while the sandbox child starts, on
+	// the other core: the child's exec and setup need no file, and the root
+	// is served only from the finished set (ServeRoot waits for it), so
+	// nothing of the application runs before it and its checks. An unsigned
+	// manifest may have files to hash into the manifest: that stays in line.
+	trusted := make(chan error, 1)
+	if l.Signed != nil {
+		go func() { trusted <- l.trustedView(&fc) }()
+	} else {
+		trusted <- l.trustedView(&fc)
+	}
+	waitTrusted := sync.OnceValue(func() error { return <-trusted })
+	defer waitTrusted() // never leave it running
+	sc, err := l.sandboxConfig(o)
+	if err != nil {
+		return 0, err
+	}
+	sc.Mounts = mounts
+	sc.Log = log
+	sc.LogDenied = log.Enabled(ctx, slog.LevelDebug)
+
+	// Attestation and keys: everything the application may need is in
+	// place before its first instruction.
+	store := keys.New()
+	for name, k := range m.FS.InsecureKeys {
+		store.Set(name, k)
+	}
+	if wantsProvisioning(sc.Env) { // it reads a trusted file through fc
+		if err := waitTrusted(); err != nil {
+			return 0, err
+		}
+	}
+	if sc.Env, err = l.provisionInto(ctx, sc.Env, plat, &fc, store, log); err != nil {
+		return 0, err
+	}
+	meas, signer, err := l.Identity()
+	if err != nil {
+		return 0, err
+	}
+	if err := l.encryptedMounts(sc.Mounts, store, plat, meas, log); err != nil {
+		return 0, err
+	}
+	afs, err := attestfs.New(attestfs.Config{
+		Platform: plat, Measurement: meas, Signer: signer, Keys: store,
+		ParseKey: func(_ string, b []byte) ([16]byte, error) { return keys.ParseWrite(b) },
+		UID:      m.Loader.UID, GID: m.Loader.GID, Log: log,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("/dev/attestation: %w", err)
+	}
+	sc.Mounts = append(sc.Mounts, sandbox.Mount{Kind: sandbox.MountFUSE, Path: "/dev/attestation", Serve: serving("/dev/attestation", afs.Serve), Name: "attestation"})
+
+	// ServeRoot runs on this goroutine, inside sandbox.Run.
+	var fs *fileserver.Server
+	var fsErr error
+	defer func() {
+		if fs != nil {
+			fs.Close()
+		}
+	}()
+	sc.ServeRoot = func(dev *os.File) (*fuse.Server, error) {
+		if err := waitTrusted(); err != nil {
+			return nil, err
+		}
+		if fs, fsErr = fileserver.New(fc); fsErr != nil {
+			return nil, fsErr
+		}
+		return fs.Serve(dev)
+	}
+	gcTimer := time.AfterFunc(gcDelay, gcOn)
+	defer gcTimer.Stop()
+	code, err := sandbox.Run(ctx, sc)
+	// Report a failed trusted set or file server as Open/fileView did
+	// before they moved into ServeRoot, not as a sandbox failure.
+	if terr := waitTrusted(); terr != nil {
+		return 0, terr
+	}
+	if fsErr != nil {
+		return 0, fmt.Errorf("file server: %w", fsErr)
+	}
+	return code, err
+}
+
+// Garbage collection during start-up; see Run.
+const (
+	gcDelay        = time.Second
+	gcStartupLimit = 256 << 20
+)
+
+// sandboxConfig resolves argv, env, ids and working directory by Gramine's rules.
+func (l *Loaded) sandboxConfig(o Options) (sandbox.Config, error) {
+	m := l.Manifest
+	var sc sandbox.Config
+	argv, err := m.ResolveArgv(o.Args)
+	if err != nil {
+		return sc, err
+	}
+	env, err := m.ResolveEnv(o.Env)
+	if err != nil {
+		return sc, err
+	}
+	start := m.FS.StartDir
+	if start == "" {
+		start = "/"
+	}
+	entry := m.LibOS.Entrypoint
+	if !path.IsAbs(entry) {
+		entry = path.Join(start, entry)
+	}
+	sc.Path = entry
+	sc.Args = argv
+	sc.Env = env
+	sc.Dir = start
+	sc.UID, sc.GID = m.Loader.UID, m.Loader.GID
+	sc.Hostname = "localhost"
+	if m.Sys.EnableExtraRuntimeDomainNamesConf {
+		if h, err := os.Hostname(); err == nil {
+			sc.Hostname = h
+		}
+	}
+	if isSet(m, "sys", "fds", "limit") {
+		sc.NoFiles = uint64(m.Sys.FDsLimit)
+	}
+	if isSet(m, "sys", "stack", "size") {
+		sc.StackSize = uint64(m.Sys.StackSize)
+	}
+	sc.DisallowSubprocesses = m.Sys.DisallowSubprocesses
+	sc.DisableASLR = m.Loader.DisableASLR
+	sc.Stdin, sc.Stdout, sc.Stderr = o.Stdin, o.Stdout, o.Stderr
+	return sc, nil
+}
+
+// isSet reports whether the manifest sets a key explicitly (rather than
+// inheriting Gramine's default, which suits an enclave, not a native process).
+func isSet(m *manifest.Manifest, keys ...string) bool {
+	var cur any = m.Tree()
+	for _, k := range keys {
+		t, ok := cur.(map[string]any)
+		if !ok {
+			return false
+		}
+		if cur, ok = t[k]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func logLevelOf(l *slog.Logger) slog.Level {
+	for _, lv := range []slog.Level{slog.LevelDebug - 4, slog.LevelDebug, slog.LevelInfo, slog.LevelWarn} {
+		if l.Enabled(context.Background(), lv) {
+			return lv
+		}
+	}
+	return slog.LevelError
+}
