@@ -58,15 +58,30 @@ func BenchmarkMountSequentialWrite(b *testing.B) {
 
 func BenchmarkMountSequentialRead(b *testing.B) {
 	m := mountFS(b, Config{HostDir: benchHostDir(b), Path: "/enc"})
-	writeBench(b, m.path("seq"), benchFile)
+	seqReadBench(b, m.path("seq"))
+}
+
+func BenchmarkMountRandomRead4K(b *testing.B) {
+	m := mountFS(b, Config{HostDir: benchHostDir(b), Path: "/enc"})
+	randReadBench(b, m.path("rnd"))
+}
+
+func BenchmarkMountRandomWrite4K(b *testing.B) {
+	m := mountFS(b, Config{HostDir: benchHostDir(b), Path: "/enc"})
+	randWriteBench(b, m.path("rnd"))
+}
+
+// seqReadBench reads a benchFile-sized file at p sequentially, dropping the
+// page cache before each pass so that every pass reaches the filesystem.
+func seqReadBench(b *testing.B, p string) {
+	writeBench(b, p, benchFile)
 	buf := make([]byte, 1<<20)
 	b.SetBytes(benchFile)
 	for b.Loop() {
-		f, err := os.Open(m.path("seq"))
+		f, err := os.Open(p)
 		if err != nil {
 			b.Fatal(err)
 		}
-		// Drop the page cache so every pass goes through the server.
 		_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
 		for {
 			n, err := f.Read(buf)
@@ -78,10 +93,10 @@ func BenchmarkMountSequentialRead(b *testing.B) {
 	}
 }
 
-func BenchmarkMountRandomRead4K(b *testing.B) {
-	m := mountFS(b, Config{HostDir: benchHostDir(b), Path: "/enc"})
-	writeBench(b, m.path("rnd"), benchFile)
-	f, err := os.Open(m.path("rnd"))
+// randReadBench reads random uncached 4 KiB blocks of a benchFile at p.
+func randReadBench(b *testing.B, p string) {
+	writeBench(b, p, benchFile)
+	f, err := os.Open(p)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -98,10 +113,11 @@ func BenchmarkMountRandomRead4K(b *testing.B) {
 	}
 }
 
-func BenchmarkMountRandomWrite4K(b *testing.B) {
-	m := mountFS(b, Config{HostDir: benchHostDir(b), Path: "/enc"})
-	writeBench(b, m.path("rnd"), benchFile)
-	f, err := os.OpenFile(m.path("rnd"), os.O_RDWR, 0)
+// randWriteBench writes random 4 KiB blocks of a benchFile at p, with an
+// fsync every 256 writes so that the filesystem does the work.
+func randWriteBench(b *testing.B, p string) {
+	writeBench(b, p, benchFile)
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -115,7 +131,7 @@ func BenchmarkMountRandomWrite4K(b *testing.B) {
 			b.Fatal(err)
 		}
 		if i%256 == 255 {
-			if err := f.Sync(); err != nil { // make the server do the work
+			if err := f.Sync(); err != nil {
 				b.Fatal(err)
 			}
 		}
