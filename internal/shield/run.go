@@ -161,6 +161,19 @@ func Run(ctx context.Context, o Options) (int, error) {
 	}
 	sc.Mounts = append(sc.Mounts, sandbox.Mount{Kind: sandbox.MountFUSE, Path: "/dev/attestation", Serve: serving("/dev/attestation", afs.Serve), Name: "attestation"})
 
+	// Gramine's sys.enable_extra_runtime_domain_names_conf: a sanitized
+	// copy of the host's resolv.conf and the hostname, shadowing whatever
+	// the manifest mounts at those paths.
+	var domainFiles map[string]string
+	if m.Sys.EnableExtraRuntimeDomainNamesConf {
+		dir, files, err := domainNameFiles(sc.Hostname)
+		if err != nil {
+			return 0, err
+		}
+		defer os.RemoveAll(dir)
+		domainFiles = files
+	}
+
 	// ServeRoot runs on this goroutine, inside sandbox.Run.
 	var fs *fileserver.Server
 	var fsErr error
@@ -172,6 +185,13 @@ func Run(ctx context.Context, o Options) (int, error) {
 	sc.ServeRoot = func(dev *os.File) (*fuse.Server, error) {
 		if err := waitTrusted(); err != nil {
 			return nil, err
+		}
+		for view, host := range domainFiles {
+			if fc.Aliases == nil {
+				fc.Aliases = map[string]string{}
+			}
+			fc.Aliases[view] = host
+			fc.Allowed = append(fc.Allowed, host)
 		}
 		if fs, fsErr = fileserver.New(fc); fsErr != nil {
 			return nil, fsErr

@@ -145,3 +145,22 @@ func TestResolveManifestPath(t *testing.T) {
 		t.Error("missing manifest accepted")
 	}
 }
+
+func TestSanitizeResolvConf(t *testing.T) {
+	in := "# comment\nnameserver 10.0.0.2\nsearch corp.example example\noptions ndots:5 edns0 timeout:1 rotate\nsortlist 10.0.0.0/8\ndomain evil.example\nnameserver\n"
+	want := "nameserver 10.0.0.2\nsearch corp.example example\noptions edns0 rotate\n"
+	if got := sanitizeResolvConf(in); got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	dir, files, err := domainNameFiles("box")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	if b, _ := os.ReadFile(files["/etc/hostname"]); string(b) != "box\n" {
+		t.Errorf("hostname file %q", b)
+	}
+	if _, ok := files["/etc/resolv.conf"]; !ok {
+		t.Error("no resolv.conf")
+	}
+}
