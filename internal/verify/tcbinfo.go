@@ -35,14 +35,18 @@ type TDXModule struct {
 type TDXModuleIdent struct {
 	ID string `json:"id"`
 	TDXModule
-	TCBLevels []struct {
-		TCB struct {
-			ISVSVN int `json:"isvsvn"`
-		} `json:"tcb"`
-		TCBDate     string   `json:"tcbDate"`
-		TCBStatus   string   `json:"tcbStatus"`
-		AdvisoryIDs []string `json:"advisoryIDs"`
-	} `json:"tcbLevels"`
+	TCBLevels []ISVSVNLevel `json:"tcbLevels"`
+}
+
+// ISVSVNLevel is one TCB level keyed by a single ISV SVN: the levels of a
+// TDX module identity and of a quoting enclave's identity.
+type ISVSVNLevel struct {
+	TCB struct {
+		ISVSVN int `json:"isvsvn"`
+	} `json:"tcb"`
+	TCBDate     string   `json:"tcbDate"`
+	TCBStatus   string   `json:"tcbStatus"`
+	AdvisoryIDs []string `json:"advisoryIDs"`
 }
 
 // TCBLevel is one platform TCB level.
@@ -63,25 +67,18 @@ type TCBLevel struct {
 
 // QEIdentity is Intel's enclave identity of the (TD) quoting enclave.
 type QEIdentity struct {
-	ID                      string    `json:"id"`
-	Version                 int       `json:"version"`
-	IssueDate               time.Time `json:"issueDate"`
-	NextUpdate              time.Time `json:"nextUpdate"`
-	TCBEvaluationDataNumber int       `json:"tcbEvaluationDataNumber"`
-	MiscSelect              hexBytes  `json:"miscselect"`
-	MiscSelectMask          hexBytes  `json:"miscselectMask"`
-	Attributes              hexBytes  `json:"attributes"`
-	AttributesMask          hexBytes  `json:"attributesMask"`
-	MRSigner                hexBytes  `json:"mrsigner"`
-	ISVProdID               int       `json:"isvprodid"`
-	TCBLevels               []struct {
-		TCB struct {
-			ISVSVN int `json:"isvsvn"`
-		} `json:"tcb"`
-		TCBDate     string   `json:"tcbDate"`
-		TCBStatus   string   `json:"tcbStatus"`
-		AdvisoryIDs []string `json:"advisoryIDs"`
-	} `json:"tcbLevels"`
+	ID                      string        `json:"id"`
+	Version                 int           `json:"version"`
+	IssueDate               time.Time     `json:"issueDate"`
+	NextUpdate              time.Time     `json:"nextUpdate"`
+	TCBEvaluationDataNumber int           `json:"tcbEvaluationDataNumber"`
+	MiscSelect              hexBytes      `json:"miscselect"`
+	MiscSelectMask          hexBytes      `json:"miscselectMask"`
+	Attributes              hexBytes      `json:"attributes"`
+	AttributesMask          hexBytes      `json:"attributesMask"`
+	MRSigner                hexBytes      `json:"mrsigner"`
+	ISVProdID               int           `json:"isvprodid"`
+	TCBLevels               []ISVSVNLevel `json:"tcbLevels"`
 }
 
 // hexBytes decodes a JSON hex string.
