@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bufio"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/nacre-tee/nacre/internal/manifest"
@@ -38,15 +35,12 @@ func writeChunkIndex(m *manifest.Manifest, out string) (*[32]byte, error) {
 		return nil, fmt.Errorf("creating chunk index: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	h := sha256.New()
-	bw := bufio.NewWriterSize(io.MultiWriter(tmp, h), 1<<20)
-	if err := trustedfs.BuildIndex(bw, files, terminalProgress("indexing trusted files")); err != nil {
+	// Version 2: the signature binds the index's head; each file's chunk
+	// hashes are checked against its entry when nacre run first uses them.
+	sum, err := trustedfs.WriteIndex(tmp, files, terminalProgress("indexing trusted files"))
+	if err != nil {
 		tmp.Close()
 		return nil, err
-	}
-	if err := bw.Flush(); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("writing chunk index %s: %w", path, err)
 	}
 	if err := tmp.Chmod(0o644); err != nil {
 		tmp.Close()
@@ -58,8 +52,6 @@ func writeChunkIndex(m *manifest.Manifest, out string) (*[32]byte, error) {
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return nil, fmt.Errorf("writing chunk index: %w", err)
 	}
-	var sum [32]byte
-	copy(sum[:], h.Sum(nil))
 	return &sum, nil
 }
 

@@ -266,7 +266,8 @@ func (h *handle) Read(_ context.Context, dest []byte, off int64) (fuse.ReadResul
 		return fuse.ReadResultData(nil), 0
 	}
 	end := min(int64(len(h.content)), off+int64(len(dest)))
-	return fuse.ReadResultData(append([]byte(nil), h.content[off:end]...)), 0
+	// A vector reply: ReadResultData makes go-fuse try a splice first.
+	return fuse.ReadResultVector([][]byte{append([]byte(nil), h.content[off:end]...)}), 0
 }
 
 // Write hands exactly this write(2)'s bytes to the file's setter, whatever

@@ -113,6 +113,10 @@ type Server struct {
 	// noDefaultPermissions (tests) mounts without the kernel's permission
 	// checks, to show that the server's own checks hold.
 	noDefaultPermissions bool
+	// noAhead (tests, benchmarks) turns off verify-ahead (ahead.go).
+	noAhead bool
+	fg      foreground // READs of trusted files in progress (ahead.go)
+	aheads  aheadCount // running verify-ahead goroutines (for tests)
 
 	stats *log.Logger // FUSE request counter ($NACRE_FUSE_STATS), or nil
 }
@@ -150,6 +154,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	if s.dropAbove == 0 {
 		s.dropAbove = 8 << 20
+	}
+	if cfg.Trusted.Len() > 0 {
+		// Fault in the READ buffers of trusted files now, on whichever core
+		// is idle, rather than page by page during the app's first exec.
+		go trustedfs.PrepareBuffers(2)
 	}
 	for _, a := range cfg.Allowed {
 		if !path.IsAbs(a) {

@@ -77,7 +77,8 @@
 //
 // Entry, attribute and negative-entry timeouts are an hour, auto_inval_data is
 // off and no_open implies KEEP_CACHE, so a page of a trusted file enters the
-// kernel page cache only through the verifying READ handler and is served
+// kernel page cache only through the verifying READ handler or the
+// verify-ahead below (both store bytes that trustedfs verified) and is served
 // from there until evicted; an evicted page is read and verified again.
 // OPENDIR is answered ENOSYS too (no_opendir, opendir.go): no OPENDIR/
 // RELEASEDIR pair per opendir(3), and the kernel caches every listing
@@ -86,6 +87,30 @@
 // cached. Trusted data is never returned with splice, ReadResultFd or
 // passthrough (CAP_PASSTHROUGH is disabled for the connection); allowed files
 // may use splice.
+//
+// # Verified reads
+//
+// A READ of a trusted file is answered from a trustedfs.Verified: the
+// chunks it touches are read from the host into a buffer of a small pool
+// (faulted in once, at server start, instead of a fresh request-sized buffer
+// per READ), hashed in place on both cores and written to /dev/fuse from
+// there with one writev (verified.go). ReadResultData is not used: go-fuse
+// first tries to splice any non-fd result, which costs a pipe resize, a
+// header write and a discard per READ for nothing.
+//
+// Verify-ahead (ahead.go): when the first READ of a trusted file at offset 0
+// shows the ELF magic and the file is at most 16 MiB, a goroutine verifies
+// the rest of it in 256 KiB steps on one core and pushes each verified step
+// into the page cache with FUSE_NOTIFY_STORE, so that the loader's page
+// faults find it cached while the app runs on the other core. It skips
+// chunks that READs already claimed, pauses while any trusted READ is being
+// answered (the app waits for those), stores nothing past the verified size
+// (only when the kernel's size is the verified one, so a store cannot grow
+// the file) and stops at the first hash mismatch without storing that step;
+// the app's own READ of it then fails with EIO as before. A READ that falls
+// in the step being stored (the app faulted just ahead of the store) is
+// answered with a copy of its verified bytes. Measured: python3
+// -c pass first start in a fresh shield ~36 → ~25 ms (native ~13 ms).
 //
 // # Other choices
 //

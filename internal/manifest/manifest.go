@@ -156,16 +156,15 @@ func Load(path string) (*Manifest, error) {
 // Parse parses and validates manifest TOML. file names the manifest in error
 // messages.
 func Parse(file string, data []byte) (*Manifest, error) {
-	tree := map[string]any{}
-	if err := toml.Unmarshal(data, &tree); err != nil {
-		var de *toml.DecodeError
-		if errors.As(err, &de) {
-			line, col := de.Position()
-			return nil, &SyntaxError{File: file, Line: line, Column: col, Msg: de.Error()}
+	tree, lines, fast := fastParse(data)
+	if !fast {
+		tree = map[string]any{}
+		if err := toml.Unmarshal(data, &tree); err != nil {
+			return nil, syntaxError(file, err)
 		}
-		return nil, &SyntaxError{File: file, Line: 1, Column: 1, Msg: err.Error()}
+		lines = newPositions(data)
 	}
-	m := &Manifest{File: file, tree: tree, lines: newPositions(data)}
+	m := &Manifest{File: file, tree: tree, lines: lines}
 	if err := m.validate(); err != nil {
 		return nil, err
 	}
@@ -176,6 +175,15 @@ func Parse(file string, data []byte) (*Manifest, error) {
 		debugOnce(file, "loader.entrypoint", "loader.entrypoint accepted and ignored: nacre has no separate LibOS binary")
 	}
 	return m, nil
+}
+
+func syntaxError(file string, err error) error {
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		line, col := de.Position()
+		return &SyntaxError{File: file, Line: line, Column: col, Msg: de.Error()}
+	}
+	return &SyntaxError{File: file, Line: 1, Column: 1, Msg: err.Error()}
 }
 
 // logged remembers (file, key) pairs already logged: nacre sign and run
@@ -191,7 +199,10 @@ func debugOnce(file, key, msg string) {
 // Tree returns the parsed TOML tree (tables are map[string]any, arrays
 // []any, integers int64). It is the manifest itself: callers that modify it
 // must call Revalidate before relying on the typed fields again.
-func (m *Manifest) Tree() map[string]any { return m.tree }
+func (m *Manifest) Tree() map[string]any {
+	m.materialize()
+	return m.tree
+}
 
 // Revalidate rebuilds the typed view from the tree after a caller changed it.
 func (m *Manifest) Revalidate() error {

@@ -14,6 +14,7 @@ import (
 // tables inside values written inline. Parsing the result yields the same
 // tree, and marshalling is deterministic, so the bytes can be measured.
 func (m *Manifest) Marshal() ([]byte, error) {
+	m.materialize()
 	return MarshalTree(m.tree)
 }
 

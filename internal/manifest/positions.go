@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/pelletier/go-toml/v2/unstable"
@@ -16,14 +17,20 @@ import (
 // are those of the bytes given to Parse, as when they were computed eagerly.
 type positions struct {
 	once  sync.Once
-	data  []byte // a private copy of the document; nil once lines is built
+	src   []string // the document in pieces (private copies); nil once lines is built
 	lines map[string]int
 }
 
 // newPositions keeps a copy of data, so that a caller reusing its buffer
 // cannot change the lines reported later.
 func newPositions(data []byte) *positions {
-	return &positions{data: bytes.Clone(data)}
+	return &positions{src: []string{string(data)}}
+}
+
+// newPositionsOf is newPositions for a document given as the concatenation
+// of pieces (Parse's fast path already holds most of it as a string).
+func newPositionsOf(pieces ...string) *positions {
+	return &positions{src: pieces}
 }
 
 // get returns the key lines (see keyLines); nil p has none.
@@ -32,8 +39,8 @@ func (p *positions) get() map[string]int {
 		return nil
 	}
 	p.once.Do(func() {
-		p.lines = keyLines(p.data)
-		p.data = nil
+		p.lines = keyLines([]byte(strings.Join(p.src, "")))
+		p.src = nil
 	})
 	return p.lines
 }

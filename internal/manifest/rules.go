@@ -330,6 +330,10 @@ func isSHA256(s string) bool {
 }
 
 func checkTrustedFiles(v *validator, key string, val any) {
+	if lt, ok := val.(*lazyTrusted); ok { // checked by parseFast
+		v.m.TrustedFiles = slices.Clone(lt.files)
+		return
+	}
 	if _, ok := val.(map[string]any); ok {
 		v.fail(key, "the table form (sgx.trusted_files.<id> = \"...\") was removed from Gramine: use an array, sgx.trusted_files = [\"file:...\"]")
 		return
@@ -515,9 +519,16 @@ func (v *validator) mount(key string, t map[string]any, withPath bool) Mount {
 	if mt.Type != MountTmpfs {
 		if _, ok := t["uri"]; !ok {
 			v.fail(key, "missing required key \"uri\" for a %s mount (e.g. uri = \"file:/lib\")", mt.Type)
-		} else if p, ok := uriPath(mt.URI); (!ok || p == "") && mt.URI != "" {
-			v.fail(key+".uri", "URI %q must start with \"file:\" and name a path", mt.URI)
+		} else if p, ok := uriPath(mt.URI); (!ok || p == "") && mt.URI != "" && !isDeviceMount(mt, withPath) {
+			v.fail(key+".uri", "URI %q must start with \"file:\" (or \"dev:\" for a chroot mount of a host device) and name a path", mt.URI)
 		}
 	}
 	return mt
+}
+
+// isDeviceMount reports a chroot mount of a host device (Gramine v1.6+:
+// { path = "/dev/x", uri = "dev:/dev/x" }, also listed in sgx.allowed_files).
+func isDeviceMount(mt Mount, withPath bool) bool {
+	d, ok := strings.CutPrefix(mt.URI, "dev:")
+	return ok && d != "" && withPath && mt.Type == MountChroot
 }

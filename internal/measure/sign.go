@@ -33,8 +33,10 @@ type SignOptions struct {
 	// Date is written into the signature, "YYYY-MM-DD" with any digits
 	// ("0000-00-00" for reproducible builds). Empty means today (UTC).
 	Date string
-	// ChunkIndexSHA256, if set, is the SHA-256 of the trusted files'
-	// chunk-index sidecar; it is covered by the signature.
+	// ChunkIndexSHA256, if set, is the digest of the trusted files'
+	// chunk-index sidecar (the SHA-256 of the whole file for a version 1
+	// index, of its head for version 2: docs/spec/chunk-index.md); it is
+	// covered by the signature.
 	ChunkIndexSHA256 *[32]byte
 	// Now returns the current time for the default date (time.Now if nil).
 	Now func() time.Time

@@ -13,6 +13,10 @@ type crashDisk struct {
 	budget int
 	torn   bool
 	writes int
+	// pageTorn tears at whole nodes, as a filesystem does with a
+	// page-aligned write (its size grows page by page): the half applied
+	// is rounded down to a multiple of 4096.
+	pageTorn bool
 }
 
 type crashBacking struct {
@@ -30,7 +34,11 @@ func (d *crashDisk) backing(init []byte) *crashBacking {
 func (b *crashBacking) WriteAt(p []byte, off int64) (int, error) {
 	if b.d.budget >= 0 && b.d.writes >= b.d.budget {
 		if b.d.writes == b.d.budget && b.d.torn {
-			b.MemBacking.WriteAt(p[:len(p)/2], off)
+			n := len(p) / 2
+			if b.d.pageTorn {
+				n = n / NodeSize * NodeSize
+			}
+			b.MemBacking.WriteAt(p[:n], off)
 		}
 		b.d.writes++
 		return 0, errCrash

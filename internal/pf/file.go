@@ -81,6 +81,18 @@ type File struct {
 	raStart     uint64
 	raLen       uint64
 	lastRead    uint64
+
+	// diskSize is the largest plaintext size named by a node 0 that a
+	// crash could leave in effect (written since the last sync, or synced);
+	// whole nodes at or beyond it are fresh (see direct.go).
+	diskSize     uint64
+	lastMetaSize uint64   // size in the node 0 written last
+	slots        []slot   // readDirect's ciphertext buffers
+	iov          [][]byte // and their iovecs
+
+	// Direct writes queued (collect) and being sealed (inflight); see
+	// batch.go.
+	collect, inflight, spare *dbatch
 }
 
 // Open opens an existing protected file. path is the normalized path the file
@@ -282,6 +294,7 @@ func (f *File) loadMeta(raw []byte, path string, hostSize int64) error {
 	f.hdr = h
 	f.meta.unmarshal(plain[:])
 	clear(plain[:])
+	f.diskSize, f.lastMetaSize = f.meta.size, f.meta.size
 	// Keep node 0 as it would be on disk in v2 layout: the recovery pre-image.
 	h.flags = 0
 	buildNode0(f.diskMeta[:], &h, enc) // always v2 layout, also for a v1 file
@@ -368,6 +381,9 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, &Error{Op: "read", Path: f.name, Node: -1, Detail: "negative offset"}
 	}
+	if err := f.drain(); err != nil {
+		return 0, err
+	}
 	if uint64(off) >= f.meta.size {
 		if len(p) == 0 {
 			return 0, nil
@@ -385,6 +401,40 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 		o += done
 	}
 	for done < want {
+		// A write may have queued nodes while the lock was released.
+		if err := f.drain(); err != nil {
+			return int(done), err
+		}
+		if f.directOK() {
+			if k := f.directRun(o, uint64(off)+want, false); k >= minUnlocked {
+				ok := f.readUnlocked(p[done:done+uint64(k)*NodeSize], o, k)
+				// The lock was released: the file may have been closed,
+				// failed or shrunk meanwhile.
+				if err := f.usable("read"); err != nil {
+					return int(done), err
+				}
+				if want = min(want, f.meta.size-min(f.meta.size, uint64(off))); done >= want {
+					break
+				}
+				if ok && o+uint64(k)*NodeSize <= uint64(off)+want {
+					done += uint64(k) * NodeSize
+					o += uint64(k) * NodeSize
+					continue
+				}
+			}
+			if k := f.directRun(o, uint64(off)+want, false); k > 0 {
+				if i, err := f.readDirect(p[done:done+uint64(k)*NodeSize], o, k); err != nil {
+					done += uint64(i) * NodeSize
+					if IsIntegrity(err) || f.failed != nil {
+						return int(done), f.fail(err)
+					}
+					return int(done), err
+				}
+				done += uint64(k) * NodeSize
+				o += uint64(k) * NodeSize
+				continue
+			}
+		}
 		if want-done >= minParallel*NodeSize {
 			if _, _, _, phys := nodeNumbers(o); f.cache.find(phys) == nil {
 				f.prefetch(o, uint64(off)+want)
@@ -432,7 +482,14 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 		}
 	}
 	n, err := f.write(p, uint64(off), uint64(len(p)))
-	return int(n), err
+	if err != nil {
+		return int(n), err
+	}
+	// The queued whole nodes are sealed and written in the background.
+	if err := f.launch(); err != nil {
+		return int(n), err
+	}
+	return int(n), nil
 }
 
 // write is Gramine's ipf_write; p == nil writes zeros.
@@ -454,6 +511,29 @@ func (f *File) write(p []byte, off, size uint64) (uint64, error) {
 		f.needWriting = true
 	}
 	for left > 0 {
+		if p != nil && f.directOK() {
+			if k := f.directRun(off, off+left, true); k > 0 {
+				if err := f.writeDirect(p[:k*NodeSize], off, k); err != nil {
+					return size - left, f.fail(err)
+				}
+				c := uint64(k) * NodeSize
+				p = p[c:]
+				off += c
+				left -= c
+				continue
+			}
+		}
+		if f.collect != nil || f.inflight != nil {
+			// A cache miss may read a queued node from the host (an
+			// append does not read).
+			_, _, _, phys := nodeNumbers(off)
+			appending := (off-MetaDataSize)%NodeSize == 0 && off == f.meta.size
+			if !appending && f.cache.find(phys) == nil {
+				if err := f.drain(); err != nil {
+					return size - left, err
+				}
+			}
+		}
 		n, err := f.dataNode(off)
 		if err != nil {
 			return size - left, f.fail(err)
@@ -492,6 +572,9 @@ func (f *File) Truncate(size int64) error {
 	}
 	if size < 0 || size > maxPlainSize {
 		return &Error{Op: "truncate", Path: f.name, Node: -1, Detail: fmt.Sprintf("size %d out of range", size)}
+	}
+	if err := f.drain(); err != nil {
+		return err
 	}
 	return f.setSize(uint64(size))
 }
@@ -557,6 +640,7 @@ func (f *File) Flush() error {
 	if err := f.b.Sync(); err != nil {
 		return f.ioErr("flush", -1, err)
 	}
+	f.diskSize = f.lastMetaSize
 	return nil
 }
 
@@ -570,6 +654,9 @@ func (f *File) Close() error {
 		return &Error{Op: "close", Path: f.name, Node: -1, Kind: ErrClosed}
 	}
 	var err error
+	if derr := f.drain(); derr != nil && f.failed == nil {
+		f.failed = derr
+	}
 	if f.failed != nil {
 		err = f.failed
 	} else if !f.opts.ReadOnly {
@@ -581,6 +668,7 @@ func (f *File) Close() error {
 		}
 	}
 	f.closed = true
+	f.collect, f.spare = nil, nil
 	f.cache.clearAll()
 	clear(f.root.plain[:])
 	clear(f.meta.data[:])

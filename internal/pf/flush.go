@@ -10,6 +10,10 @@ import (
 // fresh key (data nodes, then MHT nodes bottom-up, then the root), derive a
 // fresh metadata key, then write nodes, root and finally node 0.
 func (f *File) flush() error {
+	// Queued direct writes first: their MHT entries must be final.
+	if err := f.drain(); err != nil {
+		return err
+	}
 	if !f.needWriting {
 		return nil
 	}
@@ -49,10 +53,13 @@ func (f *File) flush() error {
 		if err := f.b.Sync(); err != nil {
 			return f.fail(f.ioErr("flush", -1, err))
 		}
+		f.diskSize = f.lastMetaSize
 	}
 	if err := f.writeNode(0, f.diskMeta[:]); err != nil {
 		return f.fail(err)
 	}
+	f.lastMetaSize = f.meta.size
+	f.diskSize = max(f.diskSize, f.meta.size)
 	f.needWriting = false
 	f.onDisk = true
 	return nil
@@ -235,6 +242,7 @@ func (f *File) writeJournal(tree bool) error {
 	if err := f.b.Sync(); err != nil {
 		return f.ioErr("flush", 0, err)
 	}
+	f.diskSize = f.lastMetaSize // the flagged node 0 rolls back to it
 	return nil
 }
 

@@ -104,3 +104,7 @@ func (f *File) drop(n *node) {
 		f.free = append(f.free, n)
 	}
 }
+
+// minUnlocked is the smallest run of nodes a read serves with the File's
+// lock released (below it the extra locking costs more than it frees).
+const minUnlocked = 16

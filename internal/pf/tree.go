@@ -24,9 +24,18 @@ func (f *File) dataNode(off uint64) (*node, error) {
 		}
 	}
 	// Even on failure, nodes may have been read along the way.
+	if eerr := f.evict(n); eerr != nil {
+		return nil, eerr
+	}
+	return n, err
+}
+
+// evict shrinks the cache to its capacity, flushing when only dirty nodes
+// can go; keep (the node being returned) stays.
+func (f *File) evict(keep *node) error {
 	for f.cache.len() > f.cacheCap {
 		t := f.cache.tail
-		if t.children > 0 || t == n {
+		if t.children > 0 || t == keep {
 			// An MHT node whose children are cached, or the node being
 			// returned, must stay (unreachable with Gramine's ancestor
 			// bumping and a sane cache size; be safe anyway).
@@ -37,11 +46,11 @@ func (f *File) dataNode(off uint64) (*node, error) {
 			f.release(t)
 			continue
 		}
-		if ferr := f.flush(); ferr != nil {
-			return nil, ferr
+		if err := f.flush(); err != nil {
+			return err
 		}
 	}
-	return n, err
+	return nil
 }
 
 func (f *File) mhtNodeFor(off uint64) (*node, error) {

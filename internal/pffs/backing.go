@@ -75,6 +75,86 @@ func (h *hostBacking) WriteAt(p []byte, off int64) (int, error) {
 	return n, err
 }
 
+// ReadvAt reads the buffers as one range (preadv), stopping at the logical
+// end like ReadAt.
+func (h *hostBacking) ReadvAt(bufs [][]byte, off int64) (int, error) {
+	h.mu.Lock()
+	size := h.size
+	h.mu.Unlock()
+	total := 0
+	for _, b := range bufs {
+		total += len(b)
+	}
+	if off+int64(total) > size {
+		return 0, io.EOF // pf asks only for nodes the tree has; let it report
+	}
+	done := 0
+	for done < total {
+		n, err := unix.Preadv(int(h.f.Fd()), skipBufs(bufs, done), off+int64(done))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return done, err
+		}
+		if n == 0 {
+			return done, io.EOF
+		}
+		done += n
+	}
+	return done, nil
+}
+
+// WritevAt writes the buffers as one range (pwritev).
+func (h *hostBacking) WritevAt(bufs [][]byte, off int64) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if off > h.size && h.phys > h.size {
+		if err := h.zero(h.size, min(off, h.phys)); err != nil {
+			return 0, err
+		}
+	}
+	total := 0
+	for _, b := range bufs {
+		total += len(b)
+	}
+	done := 0
+	var err error
+	for done < total {
+		var n int
+		n, err = unix.Pwritev(int(h.f.Fd()), skipBufs(bufs, done), off+int64(done))
+		if err == unix.EINTR {
+			err = nil
+			continue
+		}
+		if err != nil || n == 0 {
+			break
+		}
+		done += n
+	}
+	if end := off + int64(done); end > h.size {
+		h.size = end
+		h.phys = max(h.phys, end)
+	}
+	if err == nil && done < total {
+		err = io.ErrShortWrite
+	}
+	return done, err
+}
+
+// skipBufs returns bufs without their first n bytes (after a short transfer).
+func skipBufs(bufs [][]byte, n int) [][]byte {
+	for n > 0 && len(bufs) > 0 {
+		if n < len(bufs[0]) {
+			rest := append([][]byte{bufs[0][n:]}, bufs[1:]...)
+			return rest
+		}
+		n -= len(bufs[0])
+		bufs = bufs[1:]
+	}
+	return bufs
+}
+
 // zero overwrites [from, to) of the real file with zeros.
 func (h *hostBacking) zero(from, to int64) error {
 	buf := make([]byte, min(to-from, 1<<20))

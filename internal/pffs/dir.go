@@ -64,6 +64,9 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	}
 	rel := d.child(name)
 	st, err := lstat(d.fsys.hostPath(rel))
+	if ch, ok := d.fsys.lookupMountPoint(ctx, &d.Inode, rel, st, err, out); ok {
+		return ch, 0 // a mount point the host directory lacks (mountpoints.go)
+	}
 	if err != nil {
 		return nil, gofs.ToErrno(err)
 	}
@@ -149,6 +152,7 @@ func (d *dirNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 		}
 		list = append(list, fuse.DirEntry{Name: e.Name(), Mode: mode, Ino: ino})
 	}
+	list = d.fsys.addVirtual(d.rel(), list)
 	return gofs.NewListDirStream(list), 0
 }
 

@@ -93,26 +93,57 @@
 // change the directory behind a running application), uses writeback
 // caching (it gathers small writes into pages and owns size and mtime) and
 // keeps page-cache data across opens. MaxWrite is 1 MiB; READDIRPLUS is
-// off (it would decrypt every file's metadata on each listing). Each open
-// file has a pf node cache of Config.CacheNodes (default 2048 nodes, up to
-// 8 MiB of plaintext plus its ciphertext), so a large sequential write
-// flushes, and syncs, once per 8 MiB. pf seals a flush's data nodes, and
-// authenticates the nodes of a large read, on every core; concurrent
-// writeback WRITEs enter pf lowest offset first (otherwise a WRITE beyond
-// the end makes pf encrypt, and maybe flush, zeros the next WRITE
-// overwrites); a flush starts the host's disk writes of its nodes before
-// the sync that commits them. Benchmarks: BenchmarkMount* (need root; set
-// PFFS_BENCH_DIR=/dev/shm to leave the disk's fsync cost out) against
-// BenchmarkAESGCMSeal4K, or bench/pf.sh. Measured on the shared two-core
-// test machine (64 MiB, 1 MiB calls, client in the same process; A/B runs
-// alternated because load varies): sequential write 190 -> 250 MB/s,
-// sequential read about 450-500 MB/s either way, against an AES-GCM
-// limit of 1800-3000 MB/s, so still below the 50% goal. A flush of 8 MiB
-// takes 10-15 ms with f.mu held (journal and its two syncs 2 ms, sealing
-// 5 ms, host writes 3-4 ms, final sync 1 ms) while the next WRITEs wait;
-// reads are bound by the FUSE round trips of one request at a time
-// (raising the bdi readahead to 1 MiB gave 1 MiB READs but no measurable
-// gain), not by AES (about 15% of the CPU time).
+// off (it would decrypt every file's metadata on each listing); splice is
+// off (go-fuse would prepare a pipe for every READ, then find that
+// decrypted data cannot be spliced). Each open file has a pf node cache of
+// Config.CacheNodes (default 2048 nodes, up to 8 MiB of plaintext plus its
+// ciphertext) for small and partial-node I/O; concurrent writeback WRITEs
+// (the kernel queues dozens) enter pf lowest offset first, each woken
+// alone when its turn comes (otherwise a WRITE beyond the end makes pf
+// encrypt, and maybe flush, zeros the next WRITE overwrites).
+//
+// Large I/O bypasses the cache (internal/pf direct.go, batch.go):
+//
+//   - A WRITE's whole nodes beyond what any recoverable node 0 names (an
+//     append, a new or O_TRUNC-rewritten file) are copied into a batch
+//     and the WRITE is answered; a goroutine seals the batch on every core
+//     and writes it with one pwritev per MHT span while the kernel sends
+//     the next WRITE. Only their MHT nodes (and the partial node at each
+//     WRITE's end) stay in the cache, so a long sequential write no longer
+//     flushes (journal, three syncs) every 8 MiB but only when the cache
+//     fills (every ~500 MiB by default) and at fsync or close. A failed
+//     batch write fails the file; the next operation, and fsync, report
+//     it. Batches cost up to ~4 MiB of buffers per file being written.
+//   - A READ's uncached whole nodes are read with one preadv per MHT span
+//     and authenticated straight into the reply buffer, with pf's lock
+//     released, so concurrent READs decrypt in parallel. The kernel sends
+//     large READs only with a large readahead window: RaiseReadahead sets
+//     the mount's read_ahead_kb to ReadaheadKB (4 MiB: 1 MiB READs, several
+//     in flight); the kernel's default of 128 KiB gives one 128 KiB READ at
+//     a time. Only host root can raise it.
+//
+// Benchmarks: BenchmarkMount* and BenchmarkPlain* (need root; the test
+// mount raises the readahead as nacre's sandbox should; set
+// PFFS_BENCH_DIR=/dev/shm to leave the disk out) against the AES-GCM limit
+// of internal/pf's BenchmarkAESGCM, or bench/pf.sh. Measured on the shared
+// two-core test machine under load average 2.6-6.6 from other work (64 MiB,
+// 1 MiB calls, client in the same process; old and new builds alternated,
+// medians of 9 runs on disk, 3 on /dev/shm): sequential write 240 -> 340
+// MB/s on disk (256 -> 354 on /dev/shm), sequential read 396 -> 732 MB/s
+// on disk (360 -> 548 on /dev/shm); random 4 KiB reads (23 -> 26) and
+// writes (about 560) unchanged within the noise. The AES-GCM limit measured
+// 1800-3000 MB/s in the same period, so both stay below the 50% goal on
+// this machine. Traced, pf completes one 1 MiB WRITE per ~1 ms (about
+// 1 GB/s) in undisturbed stretches, and 1 MiB READs take ~0.55 ms each;
+// the averages are lower because the process gets about one core of the
+// two, and stalls of 10+ ms when preempted. What remains is mostly kernel
+// copies and scheduling, not AES: per 64 MiB written, the application's write into the FUSE page
+// cache, the kernel's copy of each WRITE to the server, the batch copy,
+// sealing, and the host write cost about the same each; a READ copies the
+// ciphertext from the host page cache, decrypts, and the kernel copies the
+// reply and then to the application. On a busy machine every FUSE round
+// trip also waits for a CPU (random 4 KiB reads: ~50 us of server work in
+// a 150-300 us round trip).
 //
 // # Traps
 //

@@ -42,40 +42,57 @@ type fileNode struct {
 
 // writeOrder lets a write wait until every concurrent write at a lower
 // offset is done. The lowest in-flight write never waits, so all finish.
+// The kernel queues dozens of writeback WRITEs at once; only the new lowest
+// waiter is woken when a write leaves (waking all of them to recheck costs
+// a scheduling round per waiter between two WRITEs).
 type writeOrder struct {
 	mu       sync.Mutex
-	cond     sync.Cond
-	inflight []int64
+	inflight []*orderEntry
+}
+
+type orderEntry struct {
+	off     int64
+	wake    chan struct{} // closed when a waiting entry may run; nil if it ran at once
+	running bool
 }
 
 // enter registers a write at off and waits for the lower ones; call the
 // returned function when the write is done.
 func (w *writeOrder) enter(off int64) (leave func()) {
+	e := &orderEntry{off: off}
 	w.mu.Lock()
-	if w.cond.L == nil {
-		w.cond.L = &w.mu
+	e.running = !w.lowerThan(off)
+	if !e.running {
+		e.wake = make(chan struct{})
 	}
-	w.inflight = append(w.inflight, off)
-	for w.lowerThan(off) {
-		w.cond.Wait()
-	}
+	w.inflight = append(w.inflight, e)
 	w.mu.Unlock()
+	if e.wake != nil {
+		<-e.wake
+	}
 	return func() {
 		w.mu.Lock()
+		defer w.mu.Unlock()
 		for i, o := range w.inflight {
-			if o == off {
+			if o == e {
 				w.inflight = append(w.inflight[:i], w.inflight[i+1:]...)
 				break
 			}
 		}
-		w.cond.Broadcast()
-		w.mu.Unlock()
+		// Wake every waiter that now has no lower write in flight (the
+		// lowest one, and any at the same offset).
+		for _, o := range w.inflight {
+			if !o.running && !w.lowerThan(o.off) {
+				o.running = true
+				close(o.wake)
+			}
+		}
 	}
 }
 
 func (w *writeOrder) lowerThan(off int64) bool {
 	for _, o := range w.inflight {
-		if o < off {
+		if o.off < off {
 			return true
 		}
 	}

@@ -163,6 +163,11 @@ func (f *FS) Options() *fs.Options {
 			// listing, and go-fuse caches a failed lookup there (no key
 			// yet) as a negative entry.
 			DisableReadDirPlus: true,
+			// go-fuse would take a pipe, grow it and write each READ's
+			// header into it, then find that decrypted data cannot be
+			// spliced and fall back to writev: three wasted syscalls
+			// per READ.
+			DisableSplice: true,
 			// Writeback caching: the kernel gathers small writes into
 			// pages and owns size and mtime; nacre is the only writer of
 			// these files, so the cache cannot go stale.

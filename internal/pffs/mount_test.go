@@ -139,6 +139,9 @@ func mountDev(fsys *FS, dir string) (*fuse.Server, error) {
 		_ = unix.Unmount(dir, unix.MNT_DETACH)
 		return nil, err
 	}
+	// As nacre's sandbox should for encrypted mounts (see RaiseReadahead);
+	// best effort, as there: a read-only /sys only costs speed.
+	_ = RaiseReadahead(dir, ReadaheadKB)
 	return srv, nil
 }
 

@@ -1,6 +1,9 @@
 package pffs
 
 import (
+	"runtime"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,5 +33,43 @@ func TestWriteOrderWaitsForLowerOffsets(t *testing.T) {
 	w.enter(12345)()
 	if len(w.inflight) != 0 {
 		t.Fatalf("in flight after all left: %v", w.inflight)
+	}
+}
+
+// Many queued writes run one by one in offset order once the lowest
+// leaves, whatever order they arrived in (each is woken on its own).
+func TestWriteOrderManyWaiters(t *testing.T) {
+	var w writeOrder
+	leaveLow := w.enter(0)
+	const n = 24
+	var mu sync.Mutex
+	var ran []int64
+	var wg sync.WaitGroup
+	for i := range n {
+		off := int64((n-i)*4096) + 1 // arrive highest first
+		wg.Go(func() {
+			leave := w.enter(off)
+			mu.Lock()
+			ran = append(ran, off)
+			mu.Unlock()
+			leave()
+		})
+	}
+	for {
+		w.mu.Lock()
+		queued := len(w.inflight)
+		w.mu.Unlock()
+		if queued == n+1 {
+			break
+		}
+		runtime.Gosched()
+	}
+	leaveLow()
+	wg.Wait()
+	if len(ran) != n || !slices.IsSorted(ran) {
+		t.Fatalf("writes ran in order %v, want ascending", ran)
+	}
+	if len(w.inflight) != 0 {
+		t.Fatalf("%d entries left in flight", len(w.inflight))
 	}
 }

@@ -52,6 +52,14 @@ type Config struct {
 
 	// Mounts are mounted on top of the root, in order. The root must already
 	// contain each Path as a directory (and /proc and /dev).
+	//
+	// Mounts[0] may be a MountFUSE mount at "/" (an encrypted root): it then
+	// becomes the root, and the root given by ServeRoot or RootDir is mounted
+	// in the sandbox's private staging area instead, never in the view; the
+	// subtree at each of Mounts[0].Binds is bound from it onto the same path
+	// of the new root, before the other Mounts. The FUSE root must show each
+	// Binds path, each Path, /proc and /dev as a directory without creating
+	// anything on the host (internal/pffs mount points).
 	Mounts []Mount
 
 	// NoFiles sets RLIMIT_NOFILE (soft and hard) when non-zero.
@@ -88,6 +96,11 @@ const (
 	// exactly like ServeRoot (encrypted mounts, /dev/attestation). Its Path
 	// may lie under /dev: the sandbox then creates the mount point there.
 	MountFUSE = "fuse"
+	// MountDevice binds the host device node Source (a character or block
+	// device) read-write onto Path, which must lie under /dev; the sandbox
+	// creates the node's mount point in its /dev (Gramine's chroot mounts
+	// of "dev:" URIs).
+	MountDevice = "device"
 )
 
 // Mount is one filesystem mounted on top of the root.
@@ -107,6 +120,12 @@ type Mount struct {
 	// Name is the mount's source name shown in mountinfo ("nacre-" + Name).
 	Serve func(fuseDev *os.File) (*fuse.Server, error) `json:"-"`
 	Name  string                                       `json:"name,omitempty"`
+	// Binds, for a FUSE root (Mounts[0] at "/"): the paths of the other
+	// root (ServeRoot or RootDir) that are bound onto the FUSE root.
+	Binds []string `json:"binds,omitempty"`
+	// ReadaheadKB, for a MountFUSE mount, is the readahead window asked for
+	// its backing device (host root only; 0 keeps the kernel's 128 KiB).
+	ReadaheadKB int `json:"-"`
 }
 
 // ErrConfig is wrapped by every error about an invalid Config.
@@ -129,8 +148,33 @@ func (c *Config) validate() error {
 		return bad("Dir %q is not an absolute path inside the sandbox", c.Dir)
 	}
 	for i, m := range c.Mounts {
+		if m.Path == "/" && i == 0 && m.Kind == MountFUSE {
+			if err := m.validateRoot(); err != nil {
+				return bad("mount %d: %v", i, err)
+			}
+			continue
+		}
 		if err := m.validate(); err != nil {
 			return bad("mount %d: %v", i, err)
+		}
+	}
+	return nil
+}
+
+// validateRoot checks a FUSE root (Mounts[0] at "/").
+func (m *Mount) validateRoot() error {
+	if m.Serve == nil {
+		return errors.New("fuse root has no Serve function")
+	}
+	if m.Source != "" || m.Options != "" || m.ReadOnly {
+		return errors.New("fuse root takes no Source, Options or ReadOnly")
+	}
+	for _, b := range m.Binds {
+		if !path.IsAbs(b) || path.Clean(b) != b || b == "/" || strings.Contains(b, "\x00") {
+			return fmt.Errorf("bind %q must be absolute, clean and not /", b)
+		}
+		if b == "/proc" || b == "/dev" || strings.HasPrefix(b, "/proc/") || strings.HasPrefix(b, "/dev/") {
+			return fmt.Errorf("bind %q: /proc and /dev are the sandbox's own", b)
 		}
 	}
 	return nil
@@ -146,8 +190,11 @@ func (m *Mount) validate() error {
 	if strings.Contains(m.Options, "\x00") {
 		return fmt.Errorf("options of %s contain a NUL byte", m.Path)
 	}
-	if strings.HasPrefix(m.Path, "/dev/") && m.Kind != MountFUSE {
-		return fmt.Errorf("%s: only fuse mounts may be placed under the sandbox's /dev", m.Path)
+	if strings.HasPrefix(m.Path, "/dev/") && m.Kind != MountFUSE && m.Kind != MountDevice {
+		return fmt.Errorf("%s: only fuse and device mounts may be placed under the sandbox's /dev", m.Path)
+	}
+	if len(m.Binds) > 0 {
+		return fmt.Errorf("%s: only a fuse root (the first mount, at /) has Binds", m.Path)
 	}
 	switch m.Kind {
 	case MountTmpfs:
@@ -168,8 +215,30 @@ func (m *Mount) validate() error {
 		if m.Options != "" {
 			return fmt.Errorf("bind on %s: options %q are not supported", m.Path, m.Options)
 		}
+	case MountDevice:
+		if !strings.HasPrefix(m.Path, "/dev/") {
+			return fmt.Errorf("device %s: the mount point must lie under /dev (the sandbox's /dev is a tmpfs it builds itself)", m.Path)
+		}
+		if reservedDev[strings.SplitN(strings.TrimPrefix(m.Path, "/dev/"), "/", 2)[0]] {
+			return fmt.Errorf("device %s: the sandbox's own /dev entry of that name cannot be replaced", m.Path)
+		}
+		if !path.IsAbs(m.Source) {
+			return fmt.Errorf("device %s: source %q is not an absolute host path", m.Path, m.Source)
+		}
+		if m.Options != "" || m.ReadOnly {
+			return fmt.Errorf("device %s: options and read-only are not supported", m.Path)
+		}
 	default:
-		return fmt.Errorf("unknown kind %q for %s (want tmpfs, bind or fuse)", m.Kind, m.Path)
+		return fmt.Errorf("unknown kind %q for %s (want tmpfs, bind, fuse or device)", m.Kind, m.Path)
 	}
 	return nil
+}
+
+// reservedDev are names of the sandbox's /dev that a device mount may not
+// replace: directories and links the sandbox makes itself, and
+// /dev/attestation. The host devices it binds (null, zero, ...) may be
+// bound again: the node is the same kind of file.
+var reservedDev = map[string]bool{
+	"pts": true, "shm": true, "ptmx": true, "fd": true, "stdin": true,
+	"stdout": true, "stderr": true, "attestation": true,
 }

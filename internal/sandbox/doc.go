@@ -5,11 +5,13 @@
 //
 // # Processes
 //
-//   - nacre (Run, on the host) starts /proc/self/exe with argv[1] = childArg in
-//     the new namespaces (the host network is shared), maps Config.UID/GID to
-//     its own uid/gid (one id each, which an unprivileged user may do), and
-//     sends the configuration over an inherited socket (sync.go draws the
-//     protocol). If the root is FUSE it serves it from here, outside the
+//   - nacre (on the host) starts /proc/self/exe with argv[1] = childArg in
+//     the new namespaces (Start; the host network is shared; shield.Run does
+//     this before the manifest is verified, and the child waits for its
+//     configuration), then maps Config.UID/GID to its own uid/gid (RunChild,
+//     mapIDs: uid_map, setgroups deny, gid_map; one id each, which an
+//     unprivileged user may do) and sends the configuration over an
+//     inherited socket (sync.go draws the protocol). If the root is FUSE it serves it from here, outside the
 //     namespaces and outside seccomp.
 //   - PID 1 (init.go, rootfs.go) builds the view and pivots into it. On a
 //     locked thread it then sets the application's rlimits, drops
@@ -30,6 +32,12 @@
 // a read-only tmpfs with null, zero, full, random, urandom and tty bound from
 // the host, a new devpts instance (ptmx), a tmpfs /dev/shm and the fd, stdin,
 // stdout, stderr links. The host's root is detached after pivot_root.
+//
+// An encrypted fs.root makes Mounts[0] a FUSE root at "/" (pffs) with Binds:
+// the usual root is mounted at a staging directory and each bind path is
+// bind-mounted from it onto the FUSE root (both sides resolved in their
+// roots), then the staging mount goes with the old root. MountDevice entries
+// bind a host character or block device, read-write, to a node under /dev.
 //
 // # Known limits
 //

@@ -17,22 +17,23 @@ import (
 const fuseReadaheadKB = 1024
 
 // raiseFUSEReadahead sets read_ahead_kb of the backing device of the child's
-// root FUSE mount (fstype fuse.<name>). Only host root can write
+// newest FUSE mount of fstype fuse.<name> (the child mounts one FUSE
+// filesystem at a time and waits for msgFUSEReady, so that is this one). Only host root can write
 // /sys/class/bdi; anyone else keeps the kernel's default, silently. It only
 // changes how much is requested at a time: every byte still goes through the
 // verifying READ handler.
-func raiseFUSEReadahead(pid int, name string, log *slog.Logger) {
+func raiseFUSEReadahead(pid int, name string, kb int, log *slog.Logger) {
 	dev, err := fuseDevOf(pid, "fuse."+name)
 	if err != nil {
 		log.Debug("sandbox: FUSE readahead unchanged", "err", err)
 		return
 	}
 	p := "/sys/class/bdi/" + dev + "/read_ahead_kb"
-	if err := os.WriteFile(p, []byte(fmt.Sprint(fuseReadaheadKB)), 0); err != nil {
+	if err := os.WriteFile(p, []byte(fmt.Sprint(kb)), 0); err != nil {
 		log.Debug("sandbox: FUSE readahead unchanged (needs host root)", "file", p, "err", err)
 		return
 	}
-	log.Debug("sandbox: FUSE readahead raised", "file", p, "kb", fuseReadaheadKB)
+	log.Debug("sandbox: FUSE readahead raised", "file", p, "kb", kb)
 }
 
 // fuseDevOf returns the major:minor of the last mount of type fstype in the

@@ -20,6 +20,10 @@ import (
 const (
 	stagingDir = "/tmp"
 	newRootDir = "/tmp/root"
+	// viewDir holds the ServeRoot/RootDir root when Mounts[0] is a FUSE
+	// root (encrypted fs.root): only its Binds subtrees reach the view, and
+	// it is detached with the old root after pivot_root.
+	viewDir = "/tmp/view"
 )
 
 // hostDevices are bound from the host into the sandbox's /dev; tty is
@@ -73,14 +77,26 @@ func setupRoot(cfg *childConfig, fuse func(index, fd int) error) error {
 	}
 	bindSrc := make([]int, len(cfg.Mounts))
 	for i, m := range cfg.Mounts {
-		if m.Kind != MountBind {
+		if m.Kind != MountBind && m.Kind != MountDevice {
 			continue
 		}
 		fd, err := linux.Open(m.Source, unix.O_PATH|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return stepErr("open bind source %s for %s: %w", m.Source, m.Path, unwrapPath(err))
+			return stepErr("open %s source %s for %s: %w", m.Kind, m.Source, m.Path, unwrapPath(err))
 		}
 		bindSrc[i] = r.track(fd)
+		if m.Kind == MountDevice {
+			if err := checkDevice(fd, m); err != nil {
+				return err
+			}
+		}
+	}
+	// A FUSE root (encrypted fs.root) takes newRootDir; the usual root goes
+	// to viewDir, of which only Mounts[0].Binds are bound into the view.
+	fuseRoot := len(cfg.Mounts) > 0 && cfg.Mounts[0].Path == "/"
+	rootDir := newRootDir
+	if fuseRoot {
+		rootDir = viewDir
 	}
 	devSrc := make([]int, len(hostDevices))
 	for i, d := range hostDevices {
@@ -98,14 +114,16 @@ func setupRoot(cfg *childConfig, fuse func(index, fd int) error) error {
 	if err := linux.Mount("nacre", stagingDir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=700,size=16k"); err != nil {
 		return stepErr("mount staging tmpfs on %s: %w", stagingDir, unwrapPath(err))
 	}
-	if err := linux.Mkdirat(unix.AT_FDCWD, newRootDir, 0o700); err != nil {
-		return stepErr("create %s: %w", newRootDir, unwrapPath(err))
+	for _, d := range []string{newRootDir, rootDir} {
+		if err := linux.Mkdirat(unix.AT_FDCWD, d, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
+			return stepErr("create %s: %w", d, unwrapPath(err))
+		}
 	}
 	if cfg.RootDir != "" {
-		if err := linux.Mount(fdPath(rootSrc), newRootDir, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		if err := linux.Mount(fdPath(rootSrc), rootDir, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 			return stepErr("bind root directory %s: %w", cfg.RootDir, unwrapPath(err))
 		}
-		if err := remount(newRootDir, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV); err != nil {
+		if err := remount(rootDir, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV); err != nil {
 			return stepErr("remount root read-only: %w", unwrapPath(err))
 		}
 	} else {
@@ -114,7 +132,7 @@ func setupRoot(cfg *childConfig, fuse func(index, fd int) error) error {
 			return stepErr("open /dev/fuse: %w (an unprivileged user needs read-write access to it)", unwrapPath(err))
 		}
 		opts := fmt.Sprintf("fd=%d,rootmode=40000,user_id=%d,group_id=%d,allow_other,default_permissions", fd, cfg.UID, cfg.GID)
-		err = linux.Mount("nacre", newRootDir, "fuse.nacre", unix.MS_NOSUID|unix.MS_NODEV, opts)
+		err = linux.Mount("nacre", rootDir, "fuse.nacre", unix.MS_NOSUID|unix.MS_NODEV, opts)
 		if err != nil {
 			_ = linux.Close(fd)
 			return stepErr("mount FUSE root: %w", unwrapPath(err))
@@ -125,14 +143,27 @@ func setupRoot(cfg *childConfig, fuse func(index, fd int) error) error {
 			return err
 		}
 	}
+	if fuseRoot {
+		if err := r.mountFUSE(0, newRootDir, "/", cfg.Mounts[0].Name); err != nil {
+			return err
+		}
+	}
 	root, err := linux.Open(newRootDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return stepErr("open new root: %w", unwrapPath(err))
 	}
 	r.root = r.track(root)
+	if fuseRoot {
+		if err := r.bindView(cfg.Mounts[0].Binds); err != nil {
+			return err
+		}
+	}
 
 	var devMounts []int // under /dev: mounted once /dev exists
 	for i, m := range cfg.Mounts {
+		if i == 0 && fuseRoot {
+			continue
+		}
 		if strings.HasPrefix(m.Path, "/dev/") {
 			devMounts = append(devMounts, i)
 			continue
@@ -148,7 +179,7 @@ func setupRoot(cfg *childConfig, fuse func(index, fd int) error) error {
 		return err
 	}
 	for _, i := range devMounts {
-		if err := r.mount(i, cfg.Mounts[i], -1); err != nil {
+		if err := r.mount(i, cfg.Mounts[i], bindSrc[i]); err != nil {
 			return err
 		}
 	}
@@ -221,20 +252,13 @@ func (r *rootfs) mount(index int, m Mount, src int) error {
 			return stepErr("mount tmpfs on %s: %w", m.Path, unwrapPath(err))
 		}
 	case MountFUSE:
-		fd, err := linux.Open("/dev/fuse", unix.O_RDWR|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return stepErr("open /dev/fuse for %s: %w", m.Path, unwrapPath(err))
-		}
-		opts := fmt.Sprintf("fd=%d,rootmode=40000,user_id=%d,group_id=%d,allow_other,default_permissions", fd, r.cfg.UID, r.cfg.GID)
-		name := "nacre-" + m.Name
-		if err := linux.Mount(name, fdPath(tgt), "fuse."+name, unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
-			_ = linux.Close(fd)
-			return stepErr("mount FUSE filesystem on %s: %w", m.Path, unwrapPath(err))
-		}
-		err = r.fuse(index, fd)
-		_ = linux.Close(fd)
-		if err != nil {
+		if err := r.mountFUSE(index, fdPath(tgt), m.Path, m.Name); err != nil {
 			return err
+		}
+	case MountDevice:
+		// Read-write and without nodev, like the host devices of /dev.
+		if err := linux.Mount(fdPath(src), fdPath(tgt), "", unix.MS_BIND, ""); err != nil {
+			return stepErr("bind host device %s on %s: %w", m.Source, m.Path, unwrapPath(err))
 		}
 	case MountBind:
 		if err := linux.Mount(fdPath(src), fdPath(tgt), "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
@@ -252,6 +276,64 @@ func (r *rootfs) mount(index int, m Mount, src int) error {
 		if err != nil {
 			return stepErr("remount %s on %s (ro=%t): %w", m.Source, m.Path, m.ReadOnly, unwrapPath(err))
 		}
+	}
+	return nil
+}
+
+// mountFUSE mounts the FUSE filesystem of cfg.Mounts[index] at target (a
+// path the mount call accepts; p names it in messages) and waits until nacre
+// serves it.
+func (r *rootfs) mountFUSE(index int, target, p, name string) error {
+	fd, err := linux.Open("/dev/fuse", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return stepErr("open /dev/fuse for %s: %w", p, unwrapPath(err))
+	}
+	opts := fmt.Sprintf("fd=%d,rootmode=40000,user_id=%d,group_id=%d,allow_other,default_permissions", fd, r.cfg.UID, r.cfg.GID)
+	name = "nacre-" + name
+	if err := linux.Mount(name, target, "fuse."+name, unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
+		_ = linux.Close(fd)
+		return stepErr("mount FUSE filesystem on %s: %w", p, unwrapPath(err))
+	}
+	err = r.fuse(index, fd)
+	_ = linux.Close(fd)
+	return err
+}
+
+// bindView binds each path of binds from the root in viewDir onto the same
+// path of the FUSE root. Both ends are resolved inside their own root.
+func (r *rootfs) bindView(binds []string) error {
+	view, err := linux.Open(viewDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return stepErr("open %s: %w", viewDir, unwrapPath(err))
+	}
+	r.track(view)
+	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS}
+	for _, b := range binds {
+		src, err := linux.Openat2(view, strings.TrimPrefix(b, "/"), &how)
+		if err != nil {
+			return stepErr("bind %s into the encrypted root: source: %w", b, unwrapPath(err))
+		}
+		r.track(src)
+		tgt, err := r.target(b)
+		if err != nil {
+			return stepErr("bind %s into the encrypted root: mount point: %w", b, err)
+		}
+		if err := linux.Mount(fdPath(src), fdPath(tgt), "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return stepErr("bind %s into the encrypted root: %w", b, unwrapPath(err))
+		}
+	}
+	return nil
+}
+
+// checkDevice makes sure a device mount's source is a device node, so that
+// a manifest cannot bind an arbitrary host file or directory that way.
+func checkDevice(fd int, m Mount) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return stepErr("stat device %s: %w", m.Source, err)
+	}
+	if t := st.Mode & unix.S_IFMT; t != unix.S_IFCHR && t != unix.S_IFBLK {
+		return stepErr("device mount %s: host path %s is not a character or block device", m.Path, m.Source)
 	}
 	return nil
 }
@@ -317,10 +399,18 @@ func (r *rootfs) mountDev(devSrc []int) error {
 		}
 	}
 	for _, m := range r.cfg.Mounts {
-		if name, ok := strings.CutPrefix(m.Path, "/dev/"); ok {
-			if err := linux.Mkdirat(unix.AT_FDCWD, devPath+"/"+name, 0o755); err != nil {
+		name, ok := strings.CutPrefix(m.Path, "/dev/")
+		if !ok {
+			continue
+		}
+		if m.Kind == MountDevice {
+			if err := devFile(devPath, name); err != nil {
 				return stepErr("create mount point %s: %w", m.Path, unwrapPath(err))
 			}
+			continue
+		}
+		if err := linux.Mkdirat(unix.AT_FDCWD, devPath+"/"+name, 0o755); err != nil {
+			return stepErr("create mount point %s: %w", m.Path, unwrapPath(err))
 		}
 	}
 	if err := linux.Mount("", devPath, "", unix.MS_REMOUNT|unix.MS_RDONLY|devFlags, ""); err != nil {
@@ -354,4 +444,27 @@ func (r *rootfs) pivot() error {
 		return stepErr("chdir /: %w", unwrapPath(err))
 	}
 	return nil
+}
+
+// devFile creates the mount point of a device at devPath/name: its parent
+// directories and an empty file, unless the entry exists already (a host
+// device of hostDevices, bound again).
+func devFile(devPath, name string) error {
+	dir := devPath
+	parts := strings.Split(name, "/")
+	for _, p := range parts[:len(parts)-1] {
+		dir += "/" + p
+		if err := linux.Mkdirat(unix.AT_FDCWD, dir, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+			return err
+		}
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(devPath+"/"+name, &st); err == nil {
+		return nil
+	}
+	fd, err := linux.Openat(unix.AT_FDCWD, devPath+"/"+name, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_CLOEXEC, 0o666)
+	if err != nil {
+		return err
+	}
+	return linux.Close(fd)
 }

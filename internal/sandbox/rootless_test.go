@@ -13,7 +13,8 @@ import (
 // rootlessTests are re-run as an unprivileged user by TestRootless.
 const rootlessTests = "^(TestArgvEnvDirIDs|TestExitStatus|TestSignalForwarding|TestProcIsolation|TestDevices|" +
 	"TestHostnameAndRlimits|TestEscapes|TestTmpfsPrivate|TestMultiprocess|TestSetupErrors|TestCleanup|" +
-	"TestParentDeath|TestRlimitAboveHard|TestSeccompInSandbox|TestDisallowSubprocesses|TestLogDenied|TestLogDeniedStage3|TestFUSERoot|TestTerminalSignals|TestTerminalJobControl)$"
+	"TestParentDeath|TestRlimitAboveHard|TestSeccompInSandbox|TestDisallowSubprocesses|TestLogDenied|TestLogDeniedStage3|TestFUSERoot|TestTerminalSignals|TestTerminalJobControl|" +
+	"TestFUSERootWithBindsAndDevices|TestDeviceSourceMustBeADevice)$"
 
 // TestRootless runs the sandbox tests again as a throwaway unprivileged user
 // (created with useradd, entered with setpriv). /dev/fuse is made 0666 (the

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -40,30 +41,38 @@ func Run(ctx context.Context, cfg Config) (exitCode int, err error) {
 	if err := cfg.validate(); err != nil {
 		return -1, err
 	}
-	log := cfg.Log
-	if log == nil {
-		log = slog.Default()
+	ch, err := Start(cfg.Stdin, cfg.Stdout, cfg.Stderr)
+	if err != nil {
+		return -1, err
 	}
+	return RunChild(ctx, ch, cfg)
+}
+
+// Child is a sandbox child started by Start: nacre re-executed in fresh
+// namespaces, its ids not mapped yet, blocked until RunChild sends its
+// configuration. It runs none of the application's code before that.
+type Child struct {
+	cmd   *exec.Cmd
+	sock  int // our end of the socket (fd 3 in the child)
+	taken bool
+}
+
+// Start starts a sandbox child before its configuration is known, so that
+// its clone, exec and Go start-up overlap with reading and verifying the
+// manifest (and the fork copies a small address space). stdin, stdout and
+// stderr become the application's standard streams (nil: /dev/null). The
+// caller must pass it to RunChild or Abort it.
+func Start(stdin, stdout, stderr *os.File) (*Child, error) {
 	caps, err := allCaps()
 	if err != nil {
-		return -1, fmt.Errorf("sandbox: list capabilities: %w", err)
+		return nil, fmt.Errorf("sandbox: list capabilities: %w", err)
 	}
 	socks, err := linux.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM)
 	if err != nil {
-		return -1, fmt.Errorf("sandbox: %w", err)
+		return nil, fmt.Errorf("sandbox: %w", err)
 	}
 	childEnd := os.NewFile(uintptr(socks[1]), "sandbox-socket")
-	c := conn{fd: socks[0]}
-	// sent reports the config send; the socket is closed only after it,
-	// so the sender never writes to a reused descriptor number.
-	var sent chan error
-	defer func() {
-		if sent != nil {
-			<-sent
-		}
-		linux.Close(socks[0])
-	}()
-
+	defer childEnd.Close()
 	cmd := &exec.Cmd{
 		Path:       "/proc/self/exe",
 		Args:       []string{"nacre", childArg},
@@ -72,25 +81,80 @@ func Run(ctx context.Context, cfg Config) (exitCode int, err error) {
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID |
 				syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS,
-			UidMappings: []syscall.SysProcIDMap{{ContainerID: int(cfg.UID), HostID: os.Getuid(), Size: 1}},
-			GidMappings: []syscall.SysProcIDMap{{ContainerID: int(cfg.GID), HostID: os.Getgid(), Size: 1}},
-			// An unprivileged user may only map its gid after denying
-			// setgroups; keep one behaviour for root and non-root.
-			GidMappingsEnableSetgroups: false,
-			AmbientCaps:                caps, // see caps.go
-			Pdeathsig:                  syscall.SIGKILL,
+			// No UidMappings/GidMappings: RunChild writes them (mapIDs)
+			// once the manifest is verified; the child waits for its
+			// config, which follows them.
+			AmbientCaps: caps, // see caps.go
+			Pdeathsig:   syscall.SIGKILL,
 		},
 	}
 	// A nil *os.File in an io.Reader field would not be nil.
-	if cfg.Stdin != nil {
-		cmd.Stdin = cfg.Stdin
+	if stdin != nil {
+		cmd.Stdin = stdin
 	}
-	if cfg.Stdout != nil {
-		cmd.Stdout = cfg.Stdout
+	if stdout != nil {
+		cmd.Stdout = stdout
 	}
-	if cfg.Stderr != nil {
-		cmd.Stderr = cfg.Stderr
+	if stderr != nil {
+		cmd.Stderr = stderr
 	}
+	if err := cmd.Start(); err != nil {
+		linux.Close(socks[0])
+		return nil, fmt.Errorf("sandbox: start child in new namespaces: %w", err)
+	}
+	return &Child{cmd: cmd, sock: socks[0]}, nil
+}
+
+// Abort kills a child that RunChild has not taken, waits for it and
+// releases it; the namespaces die with it. It does nothing otherwise.
+func (ch *Child) Abort() {
+	if ch == nil || ch.taken {
+		return
+	}
+	ch.taken = true
+	_ = ch.cmd.Process.Kill()
+	_ = ch.cmd.Wait()
+	linux.Close(ch.sock)
+}
+
+// RunChild is Run for a child from Start, whose standard streams replace
+// cfg's. It takes the child over (Abort then does nothing); it kills the
+// child on any error.
+func RunChild(ctx context.Context, ch *Child, cfg Config) (exitCode int, err error) {
+	if ch == nil || ch.taken {
+		return -1, errors.New("sandbox: RunChild needs a child from Start that was not used")
+	}
+	if err := cfg.validate(); err != nil {
+		ch.Abort()
+		return -1, err
+	}
+	if err := mapIDs(ch.cmd.Process.Pid, cfg.UID, cfg.GID); err != nil {
+		ch.Abort()
+		return -1, fmt.Errorf("sandbox: %w", err)
+	}
+	ch.taken = true
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	cmd := ch.cmd
+	c, sockFile, err := pollable(ch.sock)
+	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		linux.Close(ch.sock)
+		return -1, err
+	}
+	// sent reports the config send; the socket is closed only after it,
+	// so the sender never writes to a reused descriptor number.
+	var sent chan error
+	defer func() {
+		if sent != nil {
+			<-sent
+		}
+		sockFile.Close()
+	}()
+
 	child := cfg.child()
 	pgrp, fg := foregroundTerminal(cfg.Stdin)
 	if fg {
@@ -105,20 +169,22 @@ func Run(ctx context.Context, cfg Config) (exitCode int, err error) {
 	signal.Notify(sigs, forwardedSignals...)
 	defer signal.Stop(sigs)
 
-	// The config waits in the socket while the child starts; a large one
-	// blocks this goroutine until the child reads it.
-	sent = make(chan error, 1)
-	go func() { sent <- c.send(message{Type: msgConfig, Config: child}) }()
-	err = cmd.Start()
-	childEnd.Close()
-	if err != nil {
-		return -1, fmt.Errorf("sandbox: start child in new namespaces: %w", err)
-	}
 	log.Debug("sandbox: child started", "pid", cmd.Process.Pid)
 	preRaiseLimits(cmd.Process.Pid, cfg, log)
+	// The child reads its config first thing. A config that fits in the
+	// socket's buffer is sent right here: from a new goroutine the send
+	// could wait for a free P, up to ~10 ms while the trusted set is built
+	// (see conn). A larger one is sent from a goroutine, as it blocks until
+	// the child reads it.
+	sent = make(chan error, 1)
+	if frame, err := encode(message{Type: msgConfig, Config: child}); err != nil || len(frame) > syncSendMax {
+		go func() { sent <- c.send(message{Type: msgConfig, Config: child}) }()
+	} else {
+		sent <- c.sendFrame(frame)
+	}
 
 	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
+	go func() { waited <- waitExit(cmd) }()
 	msgs := make(chan received, 4)
 	go func() {
 		defer close(msgs)
@@ -182,9 +248,12 @@ func Run(ctx context.Context, cfg Config) (exitCode int, err error) {
 				if r.m.Code == 0 {
 					srv = s
 					// Bigger READs for the verified root (host root only).
-					raiseFUSEReadahead(cmd.Process.Pid, "nacre", log)
+					raiseFUSEReadahead(cmd.Process.Pid, "nacre", fuseReadaheadKB, log)
 				} else {
 					extra = append(extra, s)
+					if m := cfg.Mounts[r.m.Code-1]; m.ReadaheadKB > 0 {
+						raiseFUSEReadahead(cmd.Process.Pid, "nacre-"+m.Name, m.ReadaheadKB, log)
+					}
 				}
 				if err := c.send(message{Type: msgFUSEReady}); err != nil {
 					runErr = fmt.Errorf("sandbox: resume child: %w", err)
@@ -292,4 +361,49 @@ func preRaiseLimits(pid int, cfg Config, log *slog.Logger) {
 			log.Debug("sandbox: cannot raise hard limit", "resource", rl.resource, "value", rl.value, "err", err)
 		}
 	}
+}
+
+// mapIDs maps the child's user namespace as Go's os/exec would have at
+// clone time (UidMappings, GidMappings, GidMappingsEnableSetgroups false):
+// uid and gid, as the application sees them, to nacre's own. Setgroups is
+// denied first, which an unprivileged user must do before writing gid_map.
+// The kernel accepts each file once, from outside the namespace, so the
+// child cannot have mapped itself differently.
+func mapIDs(pid int, uid, gid uint32) error {
+	dir := "/proc/" + strconv.Itoa(pid) + "/"
+	for _, w := range []struct{ file, data string }{
+		{"uid_map", fmt.Sprintf("%d %d 1\n", uid, os.Getuid())},
+		{"setgroups", "deny"},
+		{"gid_map", fmt.Sprintf("%d %d 1\n", gid, os.Getgid())},
+	} {
+		f, err := os.OpenFile(dir+w.file, os.O_WRONLY, 0)
+		if err == nil {
+			_, err = f.Write([]byte(w.data))
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("map ids of the sandbox's user namespace (%s): %w", w.file, err)
+		}
+	}
+	return nil
+}
+
+// waitExit is cmd.Wait, except that it first waits for the exit in the
+// netpoller (a pidfd becomes readable when the process exits): a goroutine
+// in a blocking waitid keeps a P in a syscall for the whole run (see conn).
+func waitExit(cmd *exec.Cmd) error {
+	if fd, err := unix.PidfdOpen(cmd.Process.Pid, unix.PIDFD_NONBLOCK); err == nil {
+		f := os.NewFile(uintptr(fd), "pidfd")
+		if rc, err := f.SyscallConn(); err == nil {
+			_ = rc.Read(func(fd uintptr) bool {
+				var info unix.Siginfo // Signo stays 0 while it runs
+				err := unix.Waitid(unix.P_PIDFD, int(fd), &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+				return err != nil || info.Signo != 0
+			})
+		}
+		f.Close()
+	}
+	return cmd.Wait()
 }

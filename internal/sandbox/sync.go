@@ -6,6 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/nacre-tee/nacre/internal/linux"
 )
@@ -17,7 +21,11 @@ import (
 // never argv, so `ps` inside the sandbox shows no host paths.
 //
 //	parent (host)                              child (PID 1)
-//	start /proc/self/exe childArg  ───────►   (namespaces, uid/gid mapped)
+//	start /proc/self/exe childArg  ───────►   (namespaces, ids not mapped yet;
+//	  (Start, before the manifest is           waits for msgConfig)
+//	  verified)
+//	write uid_map, setgroups "deny",
+//	  gid_map (RunChild, mapIDs)
 //	msgConfig{config}              ───────►   staging tmpfs, root bind
 //	                          (FUSE root) ◄──  msgFUSE + SCM_RIGHTS(/dev/fuse)
 //	ServeRoot(fd); go Serve()
@@ -87,20 +95,86 @@ type childConfig struct {
 	Foreground bool `json:"foreground,omitempty"`
 }
 
-// conn is one end of the socket.
-type conn struct{ fd int }
+// conn is one end of the socket. With rc (nacre's end, see pollable), a
+// receive or send that would block waits in Go's netpoller instead of in
+// the kernel: a goroutine parked in recvmsg keeps its P in a syscall, and a
+// goroutine it wakes (Run's loop) then waits for sysmon to take that P back,
+// up to 10 ms, while the other P builds the trusted set.
+type conn struct {
+	fd int
+	rc syscall.RawConn
+}
+
+// pollable returns a conn for fd that uses the netpoller, and the file
+// that now owns fd (close it instead of fd).
+func pollable(fd int) (conn, *os.File, error) {
+	if err := unix.SetNonblock(fd, true); err != nil {
+		return conn{}, nil, fmt.Errorf("sandbox: socket: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "sandbox-socket")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return conn{}, nil, fmt.Errorf("sandbox: socket: %w", err)
+	}
+	return conn{fd: fd, rc: rc}, f, nil
+}
+
+func (c conn) recvmsg(p []byte) (n int, fds []int, err error) {
+	if c.rc == nil {
+		return linux.Recvmsg(c.fd, p)
+	}
+	if rerr := c.rc.Read(func(fd uintptr) bool {
+		n, fds, err = linux.Recvmsg(int(fd), p)
+		return !errors.Is(err, unix.EAGAIN)
+	}); rerr != nil {
+		return 0, nil, rerr
+	}
+	return n, fds, err
+}
+
+func (c conn) sendmsg(p []byte, fds ...int) (n int, err error) {
+	if c.rc == nil {
+		return linux.Sendmsg(c.fd, p, fds...)
+	}
+	if werr := c.rc.Write(func(fd uintptr) bool {
+		n, err = linux.Sendmsg(int(fd), p, fds...)
+		return !errors.Is(err, unix.EAGAIN)
+	}); werr != nil {
+		return 0, werr
+	}
+	return n, err
+}
 
 func (c conn) send(m message, fds ...int) error {
-	body, err := json.Marshal(m)
+	frame, err := encode(m)
 	if err != nil {
 		return err
 	}
+	return c.sendFrame(frame, fds...)
+}
+
+// syncSendMax bounds a frame sent without a goroutine when the peer may not
+// be reading yet: well below an AF_UNIX stream socket's default buffer
+// (~200 KiB), so the send does not block.
+const syncSendMax = 64 << 10
+
+// encode returns m's frame: length and JSON.
+func encode(m message) ([]byte, error) {
+	body, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
 	frame := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(body)), uint32(len(body)))
-	frame = append(frame, body...)
+	return append(frame, body...), nil
+}
+
+// sendFrame sends an encoded frame, with fds on its first byte.
+func (c conn) sendFrame(frame []byte, fds ...int) error {
 	// The descriptors ride on the first send; a stream socket delivers
 	// them with the first byte of the frame.
 	for len(frame) > 0 {
-		n, err := linux.Sendmsg(c.fd, frame[:min(len(frame), 1<<16)], fds...)
+		n, err := c.sendmsg(frame[:min(len(frame), 1<<16)], fds...)
 		if err != nil {
 			return err
 		}
@@ -113,7 +187,7 @@ func (c conn) send(m message, fds ...int) error {
 // messages.
 func (c conn) recv() (message, []int, error) {
 	var hdr [4]byte
-	n, fds, err := linux.Recvmsg(c.fd, hdr[:])
+	n, fds, err := c.recvmsg(hdr[:])
 	if err != nil {
 		return message{}, nil, err
 	}
@@ -140,7 +214,7 @@ func (c conn) recv() (message, []int, error) {
 
 func (c conn) readFull(p []byte) error {
 	for len(p) > 0 {
-		n, fds, err := linux.Recvmsg(c.fd, p)
+		n, fds, err := c.recvmsg(p)
 		for _, fd := range fds {
 			linux.Close(fd) // descriptors only come with a header
 		}

@@ -19,11 +19,36 @@ func socketPair(t testing.TB) (conn, conn) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
-	return conn{fds[0]}, conn{fds[1]}
+	return conn{fd: fds[0]}, conn{fd: fds[1]}
 }
 
 func TestProtocolRoundTrip(t *testing.T) {
 	a, b := socketPair(t)
+	protocolRoundTrip(t, a, b)
+}
+
+// Nacre's end uses the netpoller (pollable): the same frames both ways,
+// including a message larger than the socket buffer, which makes the
+// sender wait for the reader.
+func TestProtocolRoundTripPollable(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, fa, err := pollable(fds[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fa.Close()
+	defer unix.Close(fds[1])
+	if a.rc == nil {
+		t.Fatal("pollable returned a conn without the netpoller")
+	}
+	protocolRoundTrip(t, a, conn{fd: fds[1]})
+	protocolRoundTrip(t, conn{fd: fds[1]}, a)
+}
+
+func protocolRoundTrip(t *testing.T, a, b conn) {
 	big := strings.Repeat("x", 300<<10) // larger than one send and the socket buffer
 	want := message{Type: msgConfig, Config: &childConfig{
 		Path: "/bin/sh", Args: []string{"sh", "-c", "true"}, Env: []string{"BIG=" + big},

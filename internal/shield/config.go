@@ -11,6 +11,7 @@ import (
 
 	"github.com/nacre-tee/nacre/internal/fileserver"
 	"github.com/nacre-tee/nacre/internal/manifest"
+	"github.com/nacre-tee/nacre/internal/pffs"
 	"github.com/nacre-tee/nacre/internal/runtimedir"
 	"github.com/nacre-tee/nacre/internal/sandbox"
 	"github.com/nacre-tee/nacre/internal/trustedfs"
@@ -59,6 +60,7 @@ func (l *Loaded) mountView(log *slog.Logger) (fileserver.Config, []sandbox.Mount
 
 	all := append([]manifest.Mount{m.FS.Root}, m.FS.Mounts...)
 	all[0].Path = "/"
+	var devices []manifest.Mount
 	for _, mt := range all {
 		key := "fs.mounts"
 		if mt.Path == "/" {
@@ -66,6 +68,13 @@ func (l *Loaded) mountView(log *slog.Logger) (fileserver.Config, []sandbox.Mount
 		}
 		switch mt.Type {
 		case manifest.MountChroot, "":
+			if strings.HasPrefix(mt.URI, "dev:") {
+				if mt.Path == "/" {
+					return fc, nil, fmt.Errorf("%s: fs.root: a device (%s) cannot be the root", l.Path, mt.URI)
+				}
+				devices = append(devices, mt) // once the allowed files are known
+				continue
+			}
 			host, err := manifest.HostPath(mt.URI)
 			if err != nil {
 				return fc, nil, fmt.Errorf("%s: %s (path %s): %w", l.Path, key, mt.Path, err)
@@ -80,24 +89,27 @@ func (l *Loaded) mountView(log *slog.Logger) (fileserver.Config, []sandbox.Mount
 			mounts = append(mounts, sandbox.Mount{Kind: "tmpfs", Path: path.Clean(mt.Path), Options: "mode=1777"})
 			fc.MountPoints = append(fc.MountPoints, path.Clean(mt.Path))
 		case manifest.MountEncrypted:
-			if mt.Path == "/" {
-				return fc, nil, fmt.Errorf("%s: fs.root: %w: mount the encrypted directory at a path below /", l.Path, errEncryptedRoot)
-			}
+			// An encrypted fs.root is mounts[0] at "/": the sandbox makes
+			// it the root and binds the file server's mounts onto it
+			// (rootBinds below).
 			host, err := manifest.HostPath(mt.URI)
 			if err != nil {
 				return fc, nil, fmt.Errorf("%s: %s (path %s): %w", l.Path, key, mt.Path, err)
 			}
-			mounts = append(mounts, sandbox.Mount{Kind: sandbox.MountFUSE, Path: path.Clean(mt.Path), Source: host, Name: "pf"})
-			fc.MountPoints = append(fc.MountPoints, path.Clean(mt.Path))
+			mounts = append(mounts, sandbox.Mount{Kind: sandbox.MountFUSE, Path: path.Clean(mt.Path), Source: host, Name: "pf", ReadaheadKB: pffs.ReadaheadKB})
+			if mt.Path != "/" {
+				fc.MountPoints = append(fc.MountPoints, path.Clean(mt.Path))
+			}
 			l.encrypted = append(l.encrypted, encryptedMount{Mount: mt, host: host})
 		default:
 			return fc, nil, fmt.Errorf("%s: %s: mount of %s: unsupported type %q", l.Path, key, mt.Path, mt.Type)
 		}
 	}
 
+	var allowedDevs []string
 	for _, uri := range m.AllowedFiles {
-		if strings.HasPrefix(uri, "dev:") {
-			log.Warn("allowed device files are not supported yet; entry ignored", "uri", uri)
+		if dev, ok := strings.CutPrefix(uri, "dev:"); ok {
+			allowedDevs = append(allowedDevs, devHostPath(dev))
 			continue
 		}
 		host, err := manifest.HostPath(uri)
@@ -105,6 +117,14 @@ func (l *Loaded) mountView(log *slog.Logger) (fileserver.Config, []sandbox.Mount
 			return fc, nil, fmt.Errorf("%s: sgx.allowed_files: %w", l.Path, err)
 		}
 		fc.Allowed = append(fc.Allowed, host)
+	}
+	devMounts, err := l.deviceMounts(devices, allowedDevs, log)
+	if err != nil {
+		return fc, nil, err
+	}
+	mounts = append(mounts, devMounts...)
+	if len(mounts) > 0 && mounts[0].Path == "/" && mounts[0].Kind == sandbox.MountFUSE {
+		mounts[0].Binds = l.rootBinds(&fc, log)
 	}
 	if m.FileCheckPolicy == manifest.PolicyAllowAllButLog {
 		fc.Policy = fileserver.AllowAllButLog
@@ -137,12 +157,15 @@ func (l *Loaded) trustedSet() (*trustedfs.Set, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: sgx.trusted_files: %w", l.Path, err)
 		}
+		// Decoded in place: this loop runs for every trusted file while the
+		// sandbox child waits for the root.
 		var sum [32]byte
-		b, err := hex.DecodeString(tf.SHA256)
-		if err != nil || len(b) != 32 {
+		if len(tf.SHA256) != 2*len(sum) {
 			return nil, fmt.Errorf("%s: sgx.trusted_files: %s: sha256 %q is not 64 hex digits", l.Path, tf.URI, tf.SHA256)
 		}
-		copy(sum[:], b)
+		if _, err := hex.Decode(sum[:], []byte(tf.SHA256)); err != nil {
+			return nil, fmt.Errorf("%s: sgx.trusted_files: %s: sha256 %q is not 64 hex digits", l.Path, tf.URI, tf.SHA256)
+		}
 		entries[host] = sum
 	}
 	set := trustedfs.NewSet(entries)

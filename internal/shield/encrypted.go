@@ -57,6 +57,11 @@ func (l *Loaded) encryptedMounts(mounts []sandbox.Mount, store *keys.Store, p te
 		if err != nil {
 			return fmt.Errorf("%s: encrypted mount %s: %w", l.Path, em.Path, err)
 		}
+		if mounts[i].Path == "/" { // encrypted fs.root (encroot.go)
+			if err := fsys.SetMountPoints(rootMountPoints(mounts)); err != nil {
+				return fmt.Errorf("%s: encrypted fs.root: %w", l.Path, err)
+			}
+		}
 		mounts[i].Serve = serving("encrypted mount "+em.Path, fsys.Serve)
 		mounts[i].Source = ""
 	}

@@ -1,7 +1,6 @@
 package shield
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -70,7 +69,3 @@ func Open(arg string) (*Loaded, error) {
 	}
 	return &Loaded{Path: path, Manifest: m}, nil
 }
-
-// errEncryptedRoot: the root is nacre's verifying file server; an encrypted
-// root would need the PF backend inside it.
-var errEncryptedRoot = errors.New("an encrypted fs.root is not supported yet")

@@ -105,14 +105,6 @@ fs.insecure__keys.k1 = "00112233445566778899aabbccddeeff"
 	if len(l.encrypted) != 1 || l.encrypted[0].host != filepath.Join(dir, "enc") || l.encrypted[0].KeyName != "k1" {
 		t.Errorf("encrypted = %+v", l.encrypted)
 	}
-
-	root := load(t, dir, `
-libos.entrypoint = "/app"
-fs.root = { type = "encrypted", uri = "file:enc" }
-`)
-	if _, _, err := root.fileView(nil); err == nil || !strings.Contains(err.Error(), "encrypted fs.root") {
-		t.Errorf("encrypted root: err = %v", err)
-	}
 }
 
 func TestBannerListsInsecureSettings(t *testing.T) {

@@ -15,6 +15,10 @@
 // them: nothing read earlier is trusted later, so a file changed on the host
 // between two reads fails the second one with ErrHashMismatch.
 //
+// ReadVerified and ReadAhead return verified bytes in pooled private buffers
+// (Verified), hashed in place; bytes are never served again from a buffer
+// after its Release.
+//
 // The package knows nothing about FUSE; internal/fileserver puts it behind the
 // app's filesystem view.
 package trustedfs

@@ -86,6 +86,11 @@ func (t *File) ReadAt(p []byte, off int64) (int, error) {
 // readVerified fills buf with the chunks starting at chunk-aligned start and
 // checks each against its expected hash.
 func (t *File) readVerified(buf []byte, start int64) error {
+	return t.readVerifiedPar(buf, start, true)
+}
+
+// readVerifiedPar is readVerified, hashing on two goroutines if parallel.
+func (t *File) readVerifiedPar(buf []byte, start int64, parallel bool) error {
 	m, err := readFullAt(t.f, buf, start)
 	if err != nil && err != io.EOF {
 		return fmt.Errorf("read trusted file %s: %w", t.path, err)
@@ -93,7 +98,12 @@ func (t *File) readVerified(buf []byte, start int64) error {
 	if m < len(buf) {
 		return fmt.Errorf("%s: host file is shorter than its verified size %d: %w", t.path, t.size, ErrHashMismatch)
 	}
-	if err := t.verify(buf, start/ChunkSize); err != nil {
+	if parallel {
+		err = t.verify(buf, start/ChunkSize)
+	} else {
+		err = t.verifyRange(buf, start/ChunkSize, 0, (len(buf)+ChunkSize-1)/ChunkSize)
+	}
+	if err != nil {
 		return err
 	}
 	if t.DropHostCache {

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"sort"
 )
@@ -18,9 +17,9 @@ const (
 	ChunkSize = 16 << 10
 
 	indexMagic     = "NACRECIX"
-	indexVersion   = 1
+	indexVersion   = 1 // what BuildIndex writes; WriteIndex writes indexVersion2
 	headerSize     = 64
-	entrySize      = 64
+	entrySize      = 64 // version 1; entrySize2 in version 2
 	chunkHashSize  = sha256.Size
 	maxIndexedPath = 4096
 	// maxIndexSize bounds what OpenIndex reads into memory: 1 GiB of index
@@ -39,12 +38,15 @@ var (
 // Index is a read-only chunk index held in memory. Opening it checks its
 // SHA-256 and its header; entries are decoded only when looked up.
 type Index struct {
-	data     []byte // whole mapping
+	data     []byte // version 1: the whole file; version 2: its head (index_v2.go)
 	n        uint64 // file entries
 	c        uint64 // chunk hashes
-	chunkOff uint64 // offset of the chunk table
+	chunkOff uint64 // offset of the chunk table (version 1)
 	strOff   uint64 // offset of the string table
 	strLen   uint64
+	entSize  uint64 // bytes per file entry
+
+	v2 *lazyChunks // version 2: chunk lists read and checked on first use
 }
 
 // IndexEntry is what the index records for one trusted host file.
@@ -76,6 +78,10 @@ type PendingIndex struct {
 	data []byte
 	sum  [32]byte
 	err  error
+	// Version 2: data is the head, sum its SHA-256, f the open file for
+	// the chunk table, size its length.
+	f    *os.File
+	size int64
 }
 
 // LoadIndex starts reading and hashing the chunk index at path on another
@@ -88,7 +94,7 @@ func LoadIndex(path string) *PendingIndex {
 	p := &PendingIndex{path: path, done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
-		p.data, p.err = readIndexFile(path)
+		p.data, p.f, p.size, p.err = readIndexFile(path)
 		if p.err == nil {
 			p.sum = sha256.Sum256(p.data)
 		}
@@ -109,34 +115,62 @@ func (p *PendingIndex) Wait(wantSHA256 [32]byte) (*Index, error) {
 	if p.sum != wantSHA256 {
 		return nil, fmt.Errorf("chunk index %s: %w; re-run `nacre sign`", p.path, ErrIndexHash)
 	}
-	ix, err := parseIndex(p.data)
+	var ix *Index
+	var err error
+	if p.f != nil {
+		ix, err = parseHead(p.data, p.f, p.size)
+	} else {
+		ix, err = parseIndex(p.data)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("chunk index %s: %w", p.path, err)
 	}
 	return ix, nil
 }
 
-func readIndexFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+// readIndexFile reads a version 1 index whole. Of a version 2 index it reads
+// the head (what the manifest's hash covers) and returns the open file and its
+// size for the chunk table, which is read on first use.
+func readIndexFile(path string) (data []byte, f *os.File, size int64, err error) {
+	f, err = os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("open chunk index: %w", err)
+		return nil, nil, 0, fmt.Errorf("open chunk index: %w", err)
 	}
-	defer f.Close()
+	keep := false
+	defer func() {
+		if !keep {
+			f.Close()
+		}
+	}()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("stat chunk index %s: %w", path, err)
+		return nil, nil, 0, fmt.Errorf("stat chunk index %s: %w", path, err)
 	}
 	if st.Size() < headerSize {
-		return nil, fmt.Errorf("chunk index %s: %d bytes, shorter than the %d-byte header: %w", path, st.Size(), headerSize, ErrCorruptIndex)
+		return nil, nil, 0, fmt.Errorf("chunk index %s: %d bytes, shorter than the %d-byte header: %w", path, st.Size(), headerSize, ErrCorruptIndex)
 	}
 	if st.Size() > maxIndexSize {
-		return nil, fmt.Errorf("chunk index %s: %d bytes, more than the %d this build accepts: %w", path, st.Size(), int64(maxIndexSize), ErrCorruptIndex)
+		return nil, nil, 0, fmt.Errorf("chunk index %s: %d bytes, more than the %d this build accepts: %w", path, st.Size(), int64(maxIndexSize), ErrCorruptIndex)
 	}
-	data := make([]byte, st.Size())
-	if _, err := io.ReadFull(f, data); err != nil {
-		return nil, fmt.Errorf("read chunk index %s: %w", path, err)
+	var hdr [headerSize]byte
+	if _, err := f.ReadAt(hdr[:], 0); err != nil {
+		return nil, nil, 0, fmt.Errorf("read chunk index %s: %w", path, err)
 	}
-	return data, nil
+	n := st.Size()
+	if binary.LittleEndian.Uint32(hdr[8:]) == indexVersion2 {
+		if n, err = headLen(hdr[:], st.Size()); err != nil {
+			return nil, nil, 0, fmt.Errorf("chunk index %s: %w", path, err)
+		}
+	}
+	data = make([]byte, n)
+	if _, err := f.ReadAt(data, 0); err != nil {
+		return nil, nil, 0, fmt.Errorf("read chunk index %s: %w", path, err)
+	}
+	if n == st.Size() {
+		return data, nil, 0, nil
+	}
+	keep = true
+	return data, f, st.Size(), nil
 }
 
 // parseIndex checks the header of data and the table sizes it implies.
@@ -148,8 +182,14 @@ func parseIndex(data []byte) (*Index, error) {
 		return nil, fmt.Errorf("bad magic %q: %w", data[:8], ErrCorruptIndex)
 	}
 	le := binary.LittleEndian
-	if v := le.Uint32(data[8:]); v != indexVersion {
-		return nil, fmt.Errorf("version %d, want %d: %w", v, indexVersion, ErrCorruptIndex)
+	if v := le.Uint32(data[8:]); v == indexVersion2 {
+		n, err := headLen(data, int64(len(data)))
+		if err != nil {
+			return nil, err
+		}
+		return parseHead(data[:n], bytes.NewReader(data), int64(len(data)))
+	} else if v != indexVersion {
+		return nil, fmt.Errorf("version %d: %w: this nacre reads versions %d and %d; re-run `nacre sign` with this nacre", v, ErrCorruptIndex, indexVersion, indexVersion2)
 	}
 	if cs := le.Uint32(data[12:]); cs != ChunkSize {
 		return nil, fmt.Errorf("chunk size %d, want %d: %w", cs, ChunkSize, ErrCorruptIndex)
@@ -175,7 +215,7 @@ func parseIndex(data []byte) (*Index, error) {
 		return nil, fmt.Errorf("string table is %d bytes but %d remain: %w", s, size, ErrCorruptIndex)
 	}
 	chunkOff := headerSize + n*entrySize
-	return &Index{data: data, n: n, c: c, chunkOff: chunkOff, strOff: chunkOff + c*chunkHashSize, strLen: s}, nil
+	return &Index{data: data, n: n, c: c, chunkOff: chunkOff, strOff: chunkOff + c*chunkHashSize, strLen: s, entSize: entrySize}, nil
 }
 
 // Len returns the number of files in the index.
@@ -184,12 +224,15 @@ func (ix *Index) Len() int { return int(ix.n) }
 // Close releases the index. Entries returned by Lookup stay valid.
 func (ix *Index) Close() error {
 	ix.data = nil
+	if ix.v2 != nil {
+		return ix.v2.close()
+	}
 	return nil
 }
 
 // entryPath returns the path bytes of entry i, checking their bounds.
 func (ix *Index) entryPath(i uint64) ([]byte, error) {
-	e := ix.data[headerSize+i*entrySize:][:entrySize]
+	e := ix.data[headerSize+i*ix.entSize:][:ix.entSize]
 	le := binary.LittleEndian
 	off, l := le.Uint64(e[0:]), uint64(le.Uint32(e[8:]))
 	if l == 0 || l > maxIndexedPath || off > ix.strLen || l > ix.strLen-off || le.Uint32(e[12:]) != 0 {
@@ -236,7 +279,7 @@ func (ix *Index) Lookup(path string) (IndexEntry, bool, error) {
 
 // entry decodes file entry i, whose path is already known.
 func (ix *Index) entry(i uint64, path string) (IndexEntry, error) {
-	e := ix.data[headerSize+i*entrySize:][:entrySize]
+	e := ix.data[headerSize+i*ix.entSize:][:ix.entSize]
 	le := binary.LittleEndian
 	size, first := le.Uint64(e[16:]), le.Uint64(e[24:])
 	if size > 1<<62 {
@@ -248,6 +291,14 @@ func (ix *Index) entry(i uint64, path string) (IndexEntry, error) {
 	}
 	out := IndexEntry{Path: path, Size: int64(size)}
 	copy(out.SHA256[:], e[32:64])
+	if ix.v2 != nil {
+		chunks, err := ix.v2.chunks(i, first, uint64(nchunks), [32]byte(e[64:96]))
+		if err != nil {
+			return IndexEntry{}, fmt.Errorf("file entry %d (%s): %w", i, path, err)
+		}
+		out.chunks = chunks
+		return out, nil
+	}
 	out.chunks = ix.data[ix.chunkOff+first*chunkHashSize:][:uint64(nchunks)*chunkHashSize]
 	return out, nil
 }
