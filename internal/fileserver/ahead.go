@@ -120,8 +120,11 @@ func (a *aheadState) claimRun(off, end int64) (int64, int64) {
 
 // beforeTrustedRead claims the chunks a READ is about to verify, so that a
 // verify-ahead of the file skips them, and returns the function to call
-// when the READ is done.
-func (n *fileNode) beforeTrustedRead(off int64, size int) func() {
+// when the READ is done and whether no other trusted READ is being
+// answered (then the READ may hash on both cores; otherwise the other core
+// is busy with that READ, and splitting would only add hand-offs: the
+// kernel sends a readahead window as several READs at once).
+func (n *fileNode) beforeTrustedRead(off int64, size int) (done func(), alone bool) {
 	if a := n.ahead.Load(); a != nil {
 		a.claim(off, off+int64(size))
 	}
@@ -154,7 +157,7 @@ func (n *fileNode) afterTrustedRead(tf *trustedfs.File, off int64, data []byte) 
 // verifyAhead verifies [from, size) of tf in steps and stores each step in
 // the kernel's page cache, skipping claimed chunks and pausing while READs
 // of trusted files are being answered: those are what the app waits for,
-// and they hash on both cores.
+// and they hash on both cores when alone.
 func (n *fileNode) verifyAhead(tf *trustedfs.File, a *aheadState, from int64) {
 	defer n.s.aheads.add(-1)
 	size := tf.Size()
@@ -192,12 +195,14 @@ type foreground struct {
 	waiters int
 }
 
-// enter counts a READ in; the returned function counts it out.
-func (f *foreground) enter() func() {
+// enter counts a READ in and reports whether it is the only one; the
+// returned function counts it out.
+func (f *foreground) enter() (func(), bool) {
 	f.mu.Lock()
 	f.active++
+	alone := f.active == 1
 	f.mu.Unlock()
-	return f.exit
+	return f.exit, alone
 }
 
 func (f *foreground) exit() {

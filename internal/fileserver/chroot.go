@@ -2,7 +2,6 @@ package fileserver
 
 import (
 	"fmt"
-	"os"
 	"path"
 	"strconv"
 	"syscall"
@@ -131,35 +130,14 @@ func (c *chroot) readdir(rel string) ([]fuse.DirEntry, syscall.Errno) {
 	if err != nil {
 		return nil, fs.ToErrno(err)
 	}
-	f := os.NewFile(uintptr(fd), c.hostPath(rel))
-	defer f.Close()
-	ents, err := f.ReadDir(-1)
-	if err != nil {
-		return nil, fs.ToErrno(err)
-	}
-	out := make([]fuse.DirEntry, 0, len(ents))
-	for _, de := range ents {
-		mode := uint32(unix.S_IFREG) // also for types Go does not name
-		switch {
-		case de.IsDir():
-			mode = unix.S_IFDIR
-		case de.Type()&os.ModeSymlink != 0:
-			mode = unix.S_IFLNK
-			if c.s.trusted.Contains(path.Join(c.hostPath(rel), de.Name())) {
-				mode = unix.S_IFREG // presented as the verified file
-			}
-		case de.Type()&os.ModeNamedPipe != 0:
-			mode = unix.S_IFIFO
-		case de.Type()&os.ModeSocket != 0:
-			mode = unix.S_IFSOCK
-		case de.Type()&os.ModeCharDevice != 0:
-			mode = unix.S_IFCHR
-		case de.Type()&os.ModeDevice != 0:
-			mode = unix.S_IFBLK
+	defer unix.Close(fd)
+	dir := c.hostPath(rel)
+	return readDirFd(fd, func(name string) uint32 {
+		if c.s.trusted.Contains(path.Join(dir, name)) {
+			return unix.S_IFREG // presented as the verified file
 		}
-		out = append(out, fuse.DirEntry{Name: de.Name(), Mode: mode})
-	}
-	return out, 0
+		return unix.S_IFLNK
+	})
 }
 
 func (c *chroot) readlink(rel string) ([]byte, syscall.Errno) {

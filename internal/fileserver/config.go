@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/nacre-tee/nacre/internal/trustedfs"
 )
@@ -115,8 +116,9 @@ type Server struct {
 	noDefaultPermissions bool
 	// noAhead (tests, benchmarks) turns off verify-ahead (ahead.go).
 	noAhead bool
-	fg      foreground // READs of trusted files in progress (ahead.go)
-	aheads  aheadCount // running verify-ahead goroutines (for tests)
+	fg      foreground   // READs of trusted files in progress (ahead.go)
+	aheads  aheadCount   // running verify-ahead goroutines (for tests)
+	dirFds  atomic.Int64 // directory nodes holding a host fd (dirfd.go)
 
 	stats *log.Logger // FUSE request counter ($NACRE_FUSE_STATS), or nil
 }
@@ -158,7 +160,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Trusted.Len() > 0 {
 		// Fault in the READ buffers of trusted files now, on whichever core
 		// is idle, rather than page by page during the app's first exec.
-		go trustedfs.PrepareBuffers(2)
+		go trustedfs.PrepareBuffers(4)
 	}
 	for _, a := range cfg.Allowed {
 		if !path.IsAbs(a) {

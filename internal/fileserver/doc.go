@@ -71,7 +71,10 @@
 // regular file and read by its host path with symlinks followed, as Gramine
 // does, which is safe because every byte is checked against the manifest; it
 // also keeps the host from substituting a symlink to an unverified file for a
-// trusted one.
+// trusted one. LOOKUP is the one shortcut: a directory node keeps an O_PATH
+// fd of its host directory (opened as above) and looks a child up with one
+// fstatat(AT_SYMLINK_NOFOLLOW) of the single name, which cannot leave that
+// directory (dirfd.go).
 //
 // # Caching
 //
@@ -93,10 +96,11 @@
 // A READ of a trusted file is answered from a trustedfs.Verified: the
 // chunks it touches are read from the host into a buffer of a small pool
 // (faulted in once, at server start, instead of a fresh request-sized buffer
-// per READ), hashed in place on both cores and written to /dev/fuse from
-// there with one writev (verified.go). ReadResultData is not used: go-fuse
-// first tries to splice any non-fd result, which costs a pipe resize, a
-// header write and a discard per READ for nothing.
+// per READ), hashed in place (on both cores when it is the only trusted
+// READ in flight) and written to /dev/fuse from there with one writev
+// (verified.go). ReadResultData is not used: go-fuse first tries to
+// splice any non-fd result, which costs a pipe resize, a header write and a
+// discard per READ for nothing.
 //
 // Verify-ahead (ahead.go): when the first READ of a trusted file at offset 0
 // shows the ELF magic and the file is at most 16 MiB, a goroutine verifies
@@ -145,9 +149,12 @@
 //     LOOKUP until the first read hashes it; after that the verified size.
 //   - Every FUSE READ of a page not yet cached invalidates the inode's atime,
 //     so the next stat(2) costs one GETATTR, unless the mount is read-only.
-//   - Kernel readahead caps READ requests at 128 KiB unless root raises
+//   - READ and WRITE requests are at most 128 KiB (max_pages 32, server.go).
+//     Kernel readahead windows are 128 KiB unless root raises
 //     /sys/class/bdi/<fuse bdi>/read_ahead_kb (the sandbox does, to 1 MiB,
-//     when nacre runs as host root).
+//     when nacre runs as host root); the kernel sends a 1 MiB window as up
+//     to eight READs at once, so a page fault waits only for the READ that
+//     holds its page.
 //
 // # Profiling
 //

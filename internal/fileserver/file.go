@@ -166,8 +166,12 @@ func (n *fileNode) Read(ctx context.Context, f fs.FileHandle, dest []byte, off i
 		if err == nil {
 			v := n.fromAhead(off, len(dest), tf.Size())
 			if v == nil {
-				done := n.beforeTrustedRead(off, len(dest))
-				v, err = tf.ReadVerified(off, len(dest))
+				done, alone := n.beforeTrustedRead(off, len(dest))
+				if alone {
+					v, err = tf.ReadVerified(off, len(dest))
+				} else {
+					v, err = tf.ReadAhead(off, len(dest))
+				}
 				done()
 			}
 			if err == nil || err == io.EOF {

@@ -60,7 +60,7 @@ func TestOptions(t *testing.T) {
 		t.Error("passthrough not disabled")
 	case !o.ExplicitDataCacheControl:
 		t.Error("auto_inval_data possible")
-	case o.MaxWrite != 1<<20:
+	case o.MaxWrite != maxRequest || o.MaxReadAhead != 1<<20:
 		t.Errorf("MaxWrite %d", o.MaxWrite)
 	case *o.EntryTimeout < time.Hour || *o.AttrTimeout < time.Hour || *o.NegativeTimeout < time.Hour:
 		t.Error("short cache timeouts")

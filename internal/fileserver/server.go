@@ -10,6 +10,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// maxRequest bounds READ and WRITE requests (see options).
+const maxRequest = 128 << 10
+
 // options are the FUSE settings every view is served with; see "Caching" in
 // the package doc for why.
 func (s *Server) options() *fs.Options {
@@ -29,8 +32,16 @@ func (s *Server) options() *fs.Options {
 		MountOptions: fuse.MountOptions{
 			FsName: "nacre",
 			Name:   "nacre",
-			// 1 MiB requests (max_pages 256, the kernel's limit).
-			MaxWrite:     1 << 20,
+			// READs and WRITEs of at most 128 KiB (max_pages 32). The
+			// kernel splits a readahead window (1 MiB, see
+			// internal/sandbox/readahead.go) into such READs, sent
+			// together: a sequential reader keeps 1 MiB in flight, both
+			// cores verify, and a page fault in a program not yet
+			// verified ahead waits only for the 128 KiB READ holding its
+			// page, not for a whole 1 MiB read-around. Measured:
+			// python3 -V first start ~1 ms faster; 512 MiB first read
+			// unchanged (~1.1 GB/s either way).
+			MaxWrite:     maxRequest,
 			MaxReadAhead: 1 << 20,
 			// No auto_inval_data: a host mtime change must not flush pages
 			// that were verified when they entered the cache.

@@ -19,6 +19,7 @@ type dirNode struct {
 	noXattr
 	s         *Server
 	synthetic bool
+	hostDir   dirFd // host directory, for lookups of children (dirfd.go)
 }
 
 var (
@@ -72,7 +73,8 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 		return nil, syscall.ENOENT
 	}
 	s := d.s
-	cp := childPath(viewPath(&d.Inode), name)
+	dv := viewPath(&d.Inode)
+	cp := childPath(dv, name)
 	if host, ok := s.aliases[cp]; ok {
 		return s.lookupAlias(ctx, &d.Inode, cp, host, out)
 	}
@@ -85,7 +87,7 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 		return s.newChild(ctx, &d.Inode, cp, m.be, "", e, out), 0
 	}
 	if m, rel := d.backing(cp); m != nil {
-		e, errno := m.be.lookup(rel)
+		e, errno := d.lookupChild(m, dv, rel, name)
 		switch {
 		case errno == 0 && (e.isDir() || !s.synth[cp]):
 			return s.newChild(ctx, &d.Inode, cp, m.be, rel, e, out), 0

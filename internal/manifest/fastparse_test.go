@@ -14,13 +14,17 @@ import (
 // view, the tree and the key lines.
 func parseBoth(t *testing.T, data []byte) (m *Manifest, usedFast bool) {
 	t.Helper()
-	_, _, usedFast = parseFast(data)
+	_, _, usedFast = parseFast(data, false)
 	fast, errFast := Parse("fp", data)
-	fastParse = func([]byte) (map[string]any, *positions, bool) { return nil, nil, false }
+	fastParse = func([]byte, bool) (map[string]any, *positions, bool) { return nil, nil, false }
 	slow, errSlow := Parse("fp", data)
 	fastParse = parseFast
 	if fmt.Sprint(errFast) != fmt.Sprint(errSlow) {
 		t.Fatalf("errors differ:\nfast:    %v\ngeneric: %v\n%s", errFast, errSlow, data)
+	}
+	owned, errOwned := ParseOwned("fp", slices.Clone(data))
+	if fmt.Sprint(errOwned) != fmt.Sprint(errFast) || errOwned == nil && !slices.Equal(owned.TrustedFiles, fast.TrustedFiles) {
+		t.Fatalf("ParseOwned differs from Parse: %v vs %v\n%s", errOwned, errFast, data)
 	}
 	if errFast != nil {
 		return nil, usedFast

@@ -155,8 +155,15 @@ func Load(path string) (*Manifest, error) {
 
 // Parse parses and validates manifest TOML. file names the manifest in error
 // messages.
-func Parse(file string, data []byte) (*Manifest, error) {
-	tree, lines, fast := fastParse(data)
+func Parse(file string, data []byte) (*Manifest, error) { return parse(file, data, false) }
+
+// ParseOwned is Parse for a caller that hands data over: it must never
+// change data afterwards, as the manifest's strings may share its bytes
+// (nacre run's start-up saves a copy of the trusted-files block).
+func ParseOwned(file string, data []byte) (*Manifest, error) { return parse(file, data, true) }
+
+func parse(file string, data []byte, owned bool) (*Manifest, error) {
+	tree, lines, fast := fastParse(data, owned)
 	if !fast {
 		tree = map[string]any{}
 		if err := toml.Unmarshal(data, &tree); err != nil {

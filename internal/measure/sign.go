@@ -135,7 +135,13 @@ func IsSigned(data []byte) bool {
 // Open verifies a signed manifest: trailer structure, RSA signature,
 // measurement of the body, and consistency of the signed fields with the
 // body; then parses the body. file names the manifest in messages.
-func Open(file string, data []byte) (*Signed, error) {
+func Open(file string, data []byte) (*Signed, error) { return open(file, data, false) }
+
+// OpenOwned is Open for a caller that hands data over and never changes it
+// afterwards (manifest.ParseOwned): the manifest may share its bytes.
+func OpenOwned(file string, data []byte) (*Signed, error) { return open(file, data, true) }
+
+func open(file string, data []byte, owned bool) (*Signed, error) {
 	body, payload, ok := split(data)
 	if !ok {
 		if bytes.HasPrefix(data, []byte("#nacre-signature")) || bytes.Contains(data, []byte("\n#nacre-signature")) {
@@ -160,7 +166,11 @@ func Open(file string, data []byte) (*Signed, error) {
 	if meas != s.measurement {
 		return nil, fmt.Errorf("signed manifest %s was modified after signing: %w (body measures %x, signature says %x); re-run nacre sign", file, ErrMeasurementMismatch, meas, s.measurement)
 	}
-	m, err := manifest.Parse(file, body)
+	parse := manifest.Parse
+	if owned {
+		parse = manifest.ParseOwned
+	}
+	m, err := parse(file, body)
 	if err != nil {
 		return nil, fmt.Errorf("signed manifest %s: %w", file, err)
 	}

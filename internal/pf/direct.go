@@ -137,8 +137,17 @@ func (f *File) writeDirect(p []byte, off uint64, k int) error {
 		f.collect = f.newBatch()
 	}
 	b := f.collect
-	b.segs = append(b.segs, dseg{parent: parent, d0: d0, phys: phys, k: k, first: b.n})
-	b.plain = append(b.plain, p[:k*NodeSize]...)
+	seg := dseg{parent: parent, d0: d0, phys: phys, k: k, first: b.n}
+	if f.noCopy {
+		seg.src = p[:k*NodeSize] // WriteAtSplit: sealed before the caller reuses p
+	} else {
+		if need := len(b.plain) + k*NodeSize; cap(b.plain) < need {
+			// Room for a whole 1 MiB WRITE at once (the usual batch).
+			b.plain = append(make([]byte, 0, max(need, 256*NodeSize)), b.plain...)
+		}
+		b.plain = append(b.plain, p[:k*NodeSize]...)
+	}
+	b.segs = append(b.segs, seg)
 	b.n += k
 	f.raLen = 0
 	for m := parent; m.logical != 0; m = m.parent {

@@ -76,7 +76,7 @@ type File struct {
 	free        []*node // evicted nodes for reuse (saves 8 KiB allocations)
 	runBuf      []byte  // coalesced writes of adjacent dirty nodes
 	sealBatch   []*node // dirty data nodes of a flush, sealed in parallel
-	opened      []bool  // per-node results of a parallel prefetch
+	opened      []bool  // per-node results of a locked direct read
 	ra          []byte  // read-ahead window: raLen nodes from raStart
 	raStart     uint64
 	raLen       uint64
@@ -92,7 +92,10 @@ type File struct {
 
 	// Direct writes queued (collect) and being sealed (inflight); see
 	// batch.go.
-	collect, inflight, spare *dbatch
+	collect  *dbatch
+	inflight []*dbatch // oldest first
+	spare    []*dbatch
+	noCopy   bool // in WriteAtSplit: direct nodes are sealed from the caller's p
 }
 
 // Open opens an existing protected file. path is the normalized path the file
@@ -435,11 +438,10 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 				continue
 			}
 		}
-		if want-done >= minParallel*NodeSize {
-			if _, _, _, phys := nodeNumbers(o); f.cache.find(phys) == nil {
-				f.prefetch(o, uint64(off)+want)
-			}
-		}
+		// Nodes the direct paths leave to the cache are partial ones (a
+		// large READ's first and last node: plaintext offsets are shifted
+		// by node 0's data) or already cached; with GramineFlushPolicy the
+		// cache must evolve as Gramine's, one node at a time.
 		n, err := f.dataNode(o)
 		if err != nil {
 			// Integrity failures are permanent; a host I/O error during a
@@ -464,6 +466,48 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 func (f *File) WriteAt(p []byte, off int64) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	n, err := f.writeAt(p, off)
+	if err != nil {
+		return n, err
+	}
+	// The queued whole nodes are sealed and written in the background.
+	if err := f.launch(); err != nil {
+		return n, err
+	}
+	return n, nil
+}
+
+// WriteAtSplit is WriteAt for a caller that serializes its writes and wants
+// the next one to start early: the whole fresh nodes of p are not copied
+// but sealed from p by finish, which the caller must call (without any
+// lock the File's users take) before it reuses p, and which needs no lock
+// of the File. Errors of finish's host write are reported like those of a
+// background batch (by the next operation, and Flush). finish is nil when
+// there is nothing left to do.
+func (f *File) WriteAtSplit(p []byte, off int64) (n int, finish func(), err error) {
+	if _, ok := f.b.(VectorBacking); !ok {
+		n, err = f.WriteAt(p, off)
+		return n, nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.noCopy = true
+	n, err = f.writeAt(p, off)
+	f.noCopy = false
+	if err == nil {
+		finish, err = f.start()
+	}
+	if err != nil && f.collect != nil {
+		// Nothing may keep p: seal and write what was queued now.
+		if derr := f.drain(); derr != nil && err == nil {
+			err = derr
+		}
+	}
+	return n, finish, err
+}
+
+// writeAt is WriteAt's work under f.mu, up to queuing the direct nodes.
+func (f *File) writeAt(p []byte, off int64) (int, error) {
 	if err := f.writable("write"); err != nil {
 		return 0, err
 	}
@@ -482,14 +526,7 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 		}
 	}
 	n, err := f.write(p, uint64(off), uint64(len(p)))
-	if err != nil {
-		return int(n), err
-	}
-	// The queued whole nodes are sealed and written in the background.
-	if err := f.launch(); err != nil {
-		return int(n), err
-	}
-	return int(n), nil
+	return int(n), err
 }
 
 // write is Gramine's ipf_write; p == nil writes zeros.
@@ -523,7 +560,7 @@ func (f *File) write(p []byte, off, size uint64) (uint64, error) {
 				continue
 			}
 		}
-		if f.collect != nil || f.inflight != nil {
+		if f.collect != nil || len(f.inflight) > 0 {
 			// A cache miss may read a queued node from the host (an
 			// append does not read).
 			_, _, _, phys := nodeNumbers(off)
@@ -668,7 +705,8 @@ func (f *File) Close() error {
 		}
 	}
 	f.closed = true
-	f.collect, f.spare = nil, nil
+	f.collect = nil
+	f.releaseBatches()
 	f.cache.clearAll()
 	clear(f.root.plain[:])
 	clear(f.meta.data[:])

@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// A large read decrypts its nodes in parallel (prefetch); it must still
+// A large read decrypts its nodes in parallel (direct.go); it must still
 // return exactly the bytes before a tampered node and then ErrTampered,
 // whichever node of the batch is damaged.
 func TestParallelReadStopsAtTamperedNode(t *testing.T) {

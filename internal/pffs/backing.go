@@ -155,12 +155,16 @@ func skipBufs(bufs [][]byte, n int) [][]byte {
 	return bufs
 }
 
-// zero overwrites [from, to) of the real file with zeros.
+// zeros is a source of zeros for zero (never written).
+var zeros [64 << 10]byte
+
+// zero overwrites [from, to) of the real file with zeros. After an O_TRUNC
+// rewrite over a kept tail, the gaps are the MHT nodes' slots that
+// direct writes skip until the next flush (4 KiB each).
 func (h *hostBacking) zero(from, to int64) error {
-	buf := make([]byte, min(to-from, 1<<20))
 	for from < to {
-		n := min(int64(len(buf)), to-from)
-		if _, err := h.f.WriteAt(buf[:n], from); err != nil {
+		n := min(int64(len(zeros)), to-from)
+		if _, err := h.f.WriteAt(zeros[:n], from); err != nil {
 			return err
 		}
 		from += n

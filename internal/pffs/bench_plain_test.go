@@ -9,11 +9,7 @@ import (
 // so bench/pf.sh can print encrypted-mount / plain ratios from one run.
 
 func BenchmarkPlainSequentialWrite(b *testing.B) {
-	p := filepath.Join(benchHostDir(b), "plain-seq")
-	b.SetBytes(benchFile)
-	for b.Loop() {
-		writeBench(b, p, benchFile)
-	}
+	seqWriteBench(b, filepath.Join(benchHostDir(b), "plain-seq"))
 }
 
 func BenchmarkPlainSequentialRead(b *testing.B) {

@@ -28,6 +28,8 @@ func TestMain(m *testing.M) {
 		os.Exit(helperWriter(os.Getenv("PFFS_DIR")))
 	case "server":
 		os.Exit(helperServer())
+	case "bench":
+		os.Exit(helperBench())
 	}
 	os.Exit(m.Run())
 }
@@ -38,7 +40,8 @@ func genByte(g int) byte { return byte(g%251 + 1) }
 
 // writeGen brings the three files of dir to generation g, each durably:
 // "inplace" rewritten in place, "replace" atomically replaced through a
-// temporary file and rename, "trunc" truncated (O_TRUNC) and rewritten.
+// temporary file and rename, "trunc" truncated (O_TRUNC) and rewritten,
+// "shrink" the same with a size that alternates between long and short.
 func writeGen(dir string, g int) error {
 	buf := bytes.Repeat([]byte{genByte(g)}, crashSize)
 	f, err := os.OpenFile(filepath.Join(dir, "inplace"), os.O_RDWR|os.O_CREATE, 0o600)
@@ -61,7 +64,12 @@ func writeGen(dir string, g int) error {
 	if err := os.Rename(tmp, filepath.Join(dir, "replace")); err != nil {
 		return err
 	}
-	return writeSync(filepath.Join(dir, "trunc"), buf, os.O_CREATE|os.O_TRUNC)
+	if err := writeSync(filepath.Join(dir, "trunc"), buf, os.O_CREATE|os.O_TRUNC); err != nil {
+		return err
+	}
+	// Every other generation is shorter: the O_TRUNC rewrite overwrites
+	// the host tail kept from the longer one, and close cuts the rest.
+	return writeSync(filepath.Join(dir, "shrink"), buf[:crashSize/(1+2*(g%2))], os.O_CREATE|os.O_TRUNC)
 }
 
 func writeSync(p string, buf []byte, flags int) error {
@@ -128,9 +136,9 @@ func checkCrashed(t *testing.T, dir string, durable int) {
 			if len(data) != crashSize {
 				t.Fatalf("%s: size %d, want %d", e.Name(), len(data), crashSize)
 			}
-		case "trunc":
+		case "trunc", "shrink":
 			if len(data) > crashSize {
-				t.Fatalf("trunc: size %d", len(data))
+				t.Fatalf("%s: size %d", e.Name(), len(data))
 			}
 		}
 		if strings.HasPrefix(e.Name(), "tmp.") {

@@ -324,19 +324,21 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	return &handle{n: n}, fuse.FOPEN_KEEP_CACHE, 0
 }
 
-// truncateLocked changes the size. A shrink is committed at once (flushed,
-// synced, host file cut): until a node 0 naming the smaller size is durable,
-// the old node 0 still names the nodes beyond it, and pf's journal, which
-// takes nodes past the end for absent, must not see them overwritten.
+// truncateLocked changes the size. A shrink is committed at once (flushed
+// and synced): until a node 0 naming the smaller size is durable, the old
+// node 0 still names the nodes beyond it, and pf's journal, which takes
+// nodes past the end for absent, must not see them overwritten. The host
+// file keeps its tail until fsync or the last close (hostBacking.commit):
+// an O_TRUNC open is usually followed by a rewrite, which then overwrites
+// the host file's blocks in place instead of freeing them all at the
+// truncation and allocating them again (measured ~9 ms of CPU per 64 MiB
+// on tmpfs, more on a disk filesystem). close(2) (FLUSH) cuts what is left.
 func (n *fileNode) truncateLocked(size int64) error {
 	shrink := size < n.pf.Size()
 	if err := n.pf.Truncate(size); err != nil || !shrink {
 		return err
 	}
-	if err := n.pf.Flush(); err != nil {
-		return err
-	}
-	return n.host.commit()
+	return n.pf.Flush()
 }
 
 // rename rebinds the file from oldRel to newRel around hostRename.
@@ -401,13 +403,21 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadRes
 func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
 	n := h.n
 	// Wait before taking n.mu: a lower write may still need its read lock.
-	defer n.order.enter(off)()
+	leave := n.order.enter(off)
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	if n.pf == nil {
+		leave()
 		return 0, syscall.EBADF
 	}
-	c, err := n.pf.WriteAt(data, off)
+	// The next write may enter pf as soon as this one has queued its
+	// nodes; this one then seals them from data (go-fuse's request
+	// buffer, valid until we return), concurrently with it.
+	c, finish, err := n.pf.WriteAtSplit(data, off)
+	leave()
+	if finish != nil {
+		finish()
+	}
 	if err != nil {
 		return uint32(c), n.fsys.errno("write", n.rel(), err)
 	}
@@ -444,7 +454,12 @@ func (h *handle) Flush(ctx context.Context) syscall.Errno {
 	if n.pf == nil {
 		return 0
 	}
-	return n.fsys.errno("close", n.rel(), n.pf.Flush())
+	err := n.pf.Flush()
+	if err == nil {
+		// Node 0 is synced: cut a tail an O_TRUNC open kept (truncateLocked).
+		err = n.host.commit()
+	}
+	return n.fsys.errno("close", n.rel(), err)
 }
 
 func (h *handle) Release(ctx context.Context) syscall.Errno {

@@ -46,6 +46,20 @@ type Config struct {
 	// The mount uses rootmode=40000, user_id=UID, group_id=GID, allow_other
 	// and default_permissions, nosuid and nodev.
 	ServeRoot func(fuseDev *os.File) (*fuse.Server, error)
+	// RootTransient says that the root (ServeRoot's server, or RootDir)
+	// keeps nothing that must be saved after the application ends (its
+	// writes are synchronous).
+	// When it and every MountFUSE mount are Transient, RunChild returns as
+	// soon as the application's status arrives (PID 1 sends it once every
+	// other process of the sandbox is dead) instead of waiting for PID 1's
+	// exit, the namespaces' teardown and the servers' end (~2 ms); those
+	// are waited for in the background, then Teardown runs.
+	RootTransient bool
+	// Teardown, if set, runs once the child is reaped and every FUSE server
+	// has ended: before RunChild returns, or after it when it returned early
+	// (RootTransient). It does not run when RunChild fails before the child
+	// got its configuration (no server was started then).
+	Teardown func()
 	// RootDir is a host directory bind-mounted read-only (nosuid, nodev) as
 	// the root; used by tests and for unpacked container images.
 	RootDir string
@@ -126,6 +140,10 @@ type Mount struct {
 	// ReadaheadKB, for a MountFUSE mount, is the readahead window asked for
 	// its backing device (host root only; 0 keeps the kernel's 128 KiB).
 	ReadaheadKB int `json:"-"`
+	// Transient, for a MountFUSE mount: its server keeps nothing that must
+	// be saved after the application ends (see Config.RootTransient). An
+	// encrypted mount is not: it must see every RELEASE and FLUSH.
+	Transient bool `json:"-"`
 }
 
 // ErrConfig is wrapped by every error about an invalid Config.

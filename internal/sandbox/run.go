@@ -204,9 +204,11 @@ func RunChild(ctx context.Context, ch *Child, cfg Config) (exitCode int, err err
 		gotExit   bool
 		waitErr   error
 		childDone bool
+		quick     = cfg.transient()
 		done      = ctx.Done()
 	)
 	kill := func() { _ = cmd.Process.Kill() }
+loop:
 	for msgs != nil || !childDone {
 		select {
 		case r, ok := <-msgs:
@@ -278,6 +280,9 @@ func RunChild(ctx context.Context, ch *Child, cfg Config) (exitCode int, err err
 				}
 			case msgExit:
 				exitCode, gotExit = r.m.Code, true
+				if quick && runErr == nil {
+					break loop
+				}
 			}
 		case err := <-sent:
 			sent = nil
@@ -300,16 +305,32 @@ func RunChild(ctx context.Context, ch *Child, cfg Config) (exitCode int, err err
 	if srv != nil {
 		extra = append(extra, srv)
 	}
-	for _, srv := range extra {
-		// The FUSE connection ends when the child's mount namespace dies.
-		served := make(chan struct{})
-		go func() { srv.Wait(); close(served) }()
-		select {
-		case <-served:
-		case <-time.After(5 * time.Second):
-			log.Warn("sandbox: FUSE server still running 5s after the sandbox ended")
+	finish := func() {
+		if !childDone {
+			<-waited
+		}
+		for _, srv := range extra {
+			// The FUSE connection ends when the child's mount namespace dies.
+			served := make(chan struct{})
+			go func() { srv.Wait(); close(served) }()
+			select {
+			case <-served:
+			case <-time.After(5 * time.Second):
+				log.Warn("sandbox: FUSE server still running 5s after the sandbox ended")
+			}
+		}
+		if cfg.Teardown != nil {
+			cfg.Teardown()
 		}
 	}
+	if quick && gotExit && runErr == nil && !childDone {
+		// Every process of the sandbox is dead; PID 1 is exiting. Its
+		// exit and the namespaces' teardown need nothing from nacre (a
+		// nacre that exits now kills PID 1 through Pdeathsig).
+		go finish()
+		return exitCode, nil
+	}
+	finish()
 	switch {
 	case runErr != nil:
 		return -1, runErr
@@ -318,6 +339,20 @@ func RunChild(ctx context.Context, ch *Child, cfg Config) (exitCode int, err err
 	default:
 		return -1, fmt.Errorf("sandbox: child ended without the application's status: %v", waitErr)
 	}
+}
+
+// transient reports whether every FUSE server of cfg is transient, so that
+// RunChild may return as soon as the application's status arrives.
+func (c *Config) transient() bool {
+	if !c.RootTransient {
+		return false
+	}
+	for _, m := range c.Mounts {
+		if m.Kind == MountFUSE && !m.Transient {
+			return false
+		}
+	}
+	return true
 }
 
 type received struct {

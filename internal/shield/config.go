@@ -168,7 +168,7 @@ func (l *Loaded) trustedSet() (*trustedfs.Set, error) {
 		}
 		entries[host] = sum
 	}
-	set := trustedfs.NewSet(entries)
+	set := trustedfs.NewSetOwned(entries) // entries is not used again
 	if l.Signed != nil && l.Signed.ChunkIndexSHA256 != nil {
 		pending := l.index
 		if pending == nil {

@@ -53,8 +53,9 @@ func Open(arg string) (*Loaded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading manifest: %w", err)
 	}
+	// data is handed over: nothing here changes it after parsing.
 	if measure.IsSigned(data) {
-		s, err := measure.Open(path, data)
+		s, err := measure.OpenOwned(path, data)
 		if err != nil {
 			return nil, err
 		}
@@ -63,7 +64,7 @@ func Open(arg string) (*Loaded, error) {
 	if strings.HasSuffix(path, ".sgx") {
 		return nil, fmt.Errorf("manifest %s: %w: a .manifest.sgx file must carry nacre's signature; sign it with nacre sign", path, measure.ErrNotSigned)
 	}
-	m, err := manifest.Parse(path, data)
+	m, err := manifest.ParseOwned(path, data)
 	if err != nil {
 		return nil, err
 	}

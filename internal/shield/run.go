@@ -186,7 +186,9 @@ func Run(ctx context.Context, o Options) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("/dev/attestation: %w", err)
 	}
-	sc.Mounts = append(sc.Mounts, sandbox.Mount{Kind: sandbox.MountFUSE, Path: "/dev/attestation", Serve: serving("/dev/attestation", afs.Serve), Name: "attestation"})
+	// Transient: what the application writes there (report data, keys) is
+	// of no use once it has ended.
+	sc.Mounts = append(sc.Mounts, sandbox.Mount{Kind: sandbox.MountFUSE, Path: "/dev/attestation", Serve: serving("/dev/attestation", afs.Serve), Name: "attestation", Transient: true})
 
 	// Gramine's sys.enable_extra_runtime_domain_names_conf: a sanitized
 	// copy of the host's resolv.conf and the hostname, shadowing whatever
@@ -204,11 +206,16 @@ func Run(ctx context.Context, o Options) (int, error) {
 	// ServeRoot runs on this goroutine, inside sandbox.Run.
 	var fs *fileserver.Server
 	var fsErr error
-	defer func() {
+	// The file server answers each write before the application's write
+	// returns, and it reads nothing it must save: nacre need not wait for
+	// the sandbox's teardown once the application's status is known (an
+	// encrypted mount, which is not transient, still makes it wait).
+	sc.RootTransient = true
+	sc.Teardown = func() {
 		if fs != nil {
 			fs.Close()
 		}
-	}()
+	}
 	sc.ServeRoot = func(dev *os.File) (*fuse.Server, error) {
 		if err := waitTrusted(); err != nil {
 			return nil, err

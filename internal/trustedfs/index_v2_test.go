@@ -226,3 +226,12 @@ func FuzzOpenIndexV2(f *testing.F) {
 		}
 	})
 }
+
+// NewSetOwned holds exactly the entries it was given, like NewSet.
+func TestNewSetOwned(t *testing.T) {
+	sum := [32]byte{1}
+	s := NewSetOwned(map[string][32]byte{"/a/b": sum})
+	if s.Len() != 1 || !s.Contains("/a/b") || s.Contains("/a/c") {
+		t.Fatalf("NewSetOwned: len %d, contains /a/b %t, /a/c %t", s.Len(), s.Contains("/a/b"), s.Contains("/a/c"))
+	}
+}

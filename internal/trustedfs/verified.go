@@ -68,13 +68,15 @@ func (t *File) readVerifiedBuf(off int64, n int, parallel bool) (*Verified, erro
 	return &Verified{buf: buf, data: span[off-start : end-start]}, nil
 }
 
-// verifiedBufSize fits the largest FUSE READ (1 MiB) plus the partial chunks
-// at both of its ends.
-const verifiedBufSize = 1<<20 + 2*ChunkSize
+// verifiedBufSize fits the largest request of internal/fileserver (a 128
+// KiB READ, a 256 KiB verify-ahead step) plus the partial chunks at both of
+// its ends. Larger reads get a fresh buffer, which is slower, not wrong.
+const verifiedBufSize = 256<<10 + 2*ChunkSize
 
-// maxFreeBufs bounds the buffers kept between READs: go-fuse runs at most 16
-// requests at once, but cold starts issue one or two at a time.
-const maxFreeBufs = 4
+// maxFreeBufs bounds the buffers kept between READs: the kernel sends a
+// readahead window as up to 8 READs at once, and go-fuse serves a few of
+// them in parallel with a verify-ahead.
+const maxFreeBufs = 8
 
 var verifiedBufs struct {
 	mu   sync.Mutex

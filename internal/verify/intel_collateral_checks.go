@@ -19,12 +19,12 @@ func (v *intelVerifier) checkRevocation(now time.Time) error {
 		return v.res.Fail("pck.chain", fmt.Errorf("%w: PCK chain has no intermediate CA", ErrMalformed))
 	}
 	leaf, ca := chain[0], chain[1]
-	if crl := v.col.crlIssuedBy(intelRoot, now); crl == nil {
+	if crl := v.col.crlIssuedBy(intelRoot(), now); crl == nil {
 		if err := v.missing("crl.root", "Intel SGX Root CA CRL"); err != nil {
 			return err
 		}
 	} else {
-		if err := checkCRL(crl, intelRoot, now, ca); err != nil {
+		if err := checkCRL(crl, intelRoot(), now, ca); err != nil {
 			return v.res.Fail("crl.root", err)
 		}
 		v.res.Pass("crl.root", "Root CA CRL valid until %s; %q not revoked", crl.NextUpdate.UTC().Format(time.RFC3339), ca.Subject.CommonName)
@@ -69,7 +69,7 @@ func (v *intelVerifier) verifySignedJSON(s *SignedJSON, now time.Time) error {
 	}
 	// Any certificate under the Intel root verifies as a chain (PCK leaves
 	// too, whose keys live in platforms); only the TCB Signing key may sign.
-	if signer.Subject.CommonName != tcbSigningCN || !bytes.Equal(signer.RawIssuer, intelRoot.RawSubject) {
+	if signer.Subject.CommonName != tcbSigningCN || !bytes.Equal(signer.RawIssuer, intelRoot().RawSubject) {
 		return fmt.Errorf("%w: signed JSON signer is %q issued by %q, want %q issued by the Intel SGX Root CA",
 			ErrUntrustedRoot, signer.Subject.CommonName, signer.Issuer.CommonName, tcbSigningCN)
 	}
@@ -80,8 +80,8 @@ func (v *intelVerifier) verifySignedJSON(s *SignedJSON, now time.Time) error {
 	if !verifyRawP256(key, s.Body, s.Signature) {
 		return fmt.Errorf("%w: by %q over the exact signed JSON bytes", ErrBadSignature, signer.Subject.CommonName)
 	}
-	if crl := v.col.crlIssuedBy(intelRoot, now); crl != nil {
-		if err := checkCRL(crl, intelRoot, now, signer); err != nil {
+	if crl := v.col.crlIssuedBy(intelRoot(), now); crl != nil {
+		if err := checkCRL(crl, intelRoot(), now, signer); err != nil {
 			return err
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
+	"sync"
 	"time"
 )
 
@@ -42,7 +43,9 @@ AiEA4J0lrHoMs+Xo5o/sX6O9QWxHRAvZUGOdRQ7cvqRXaqI=
 // only if its key hashes to this value.
 const IntelRootSPKISHA256 = "a0af031289f5d5d4132f9186068a7fc13628633ba235777472e29b6b6c67a49e"
 
-var intelRoot = mustParsePEMCert(intelRootPEM)
+// intelRoot is the embedded Intel SGX Root CA, parsed on first use: every
+// nacre process (and the sandbox child) would otherwise parse it at start.
+var intelRoot = sync.OnceValue(func() *x509.Certificate { return mustParsePEMCert(intelRootPEM) })
 
 func mustParsePEMCert(s string) *x509.Certificate {
 	blk, _ := pem.Decode([]byte(s))
@@ -63,7 +66,7 @@ func spkiHash(c *x509.Certificate) string {
 
 // isIntelRoot reports whether c carries the embedded Intel SGX Root CA key.
 func isIntelRoot(c *x509.Certificate) bool {
-	return spkiHash(c) == IntelRootSPKISHA256 && bytes.Equal(c.RawSubject, intelRoot.RawSubject)
+	return spkiHash(c) == IntelRootSPKISHA256 && bytes.Equal(c.RawSubject, intelRoot().RawSubject)
 }
 
 // parsePEMCerts decodes every CERTIFICATE block of a PEM text, ignoring NULs
@@ -113,7 +116,7 @@ func verifyIntelChain(chain []*x509.Certificate, now time.Time) error {
 		}
 		// A copy of the root that is not byte-identical (a re-issue with the
 		// same key) must still be self-signed and current.
-		if !bytes.Equal(last.Raw, intelRoot.Raw) {
+		if !bytes.Equal(last.Raw, intelRoot().Raw) {
 			if err := last.CheckSignature(last.SignatureAlgorithm, last.RawTBSCertificate, last.Signature); err != nil {
 				return fmt.Errorf("%w: Intel SGX Root CA copy in the chain: %v", ErrBadSignature, err)
 			}
@@ -123,7 +126,7 @@ func verifyIntelChain(chain []*x509.Certificate, now time.Time) error {
 		}
 		chain = chain[:len(chain)-1]
 	}
-	chain = append(chain[:len(chain):len(chain)], intelRoot)
+	chain = append(chain[:len(chain):len(chain)], intelRoot())
 	for i, c := range chain {
 		if err := checkValidity(c, now); err != nil {
 			return err

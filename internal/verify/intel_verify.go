@@ -87,7 +87,7 @@ func (v *intelVerifier) run(ctx context.Context) error {
 		return res.Fail("pck.chain", err)
 	}
 	// The PCK leaf must hang directly off a PCK CA under the root.
-	if len(chain) < 2 || !isPCKCA(chain[1]) || !bytes.Equal(chain[1].RawIssuer, intelRoot.RawSubject) {
+	if len(chain) < 2 || !isPCKCA(chain[1]) || !bytes.Equal(chain[1].RawIssuer, intelRoot().RawSubject) {
 		return res.Fail("pck.chain", fmt.Errorf("%w: PCK leaf %q is issued by %q, want the Intel SGX PCK Platform or Processor CA", ErrUntrustedRoot, chain[0].Subject.CommonName, chain[0].Issuer.CommonName))
 	}
 	v.pckChain = chain

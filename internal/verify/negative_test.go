@@ -139,7 +139,7 @@ func TestWrongChains(t *testing.T) {
 		}
 	}
 	ti := opts.Collateral.TCBInfos[0]
-	ti.Chain = []*x509.Certificate{procCA, intelRoot}
+	ti.Chain = []*x509.Certificate{procCA, intelRoot()}
 	opts.Collateral.TCBInfos = []SignedJSON{ti}
 	if _, err := sgxSample.verify(t, nil, opts); FailedCheck(err) != "tcb_info.signature" || !errors.Is(err, ErrUntrustedRoot) {
 		t.Errorf("tcbInfo with a foreign signer: %v", err)
@@ -174,7 +174,7 @@ func TestWrongChains(t *testing.T) {
 
 	// A self-signed impostor root with the Intel name.
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: intelRoot.Subject, NotBefore: time.Unix(0, 0), NotAfter: time.Unix(4e9, 0), IsCA: true, BasicConstraintsValid: true}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: intelRoot().Subject, NotBefore: time.Unix(0, 0), NotAfter: time.Unix(4e9, 0), IsCA: true, BasicConstraintsValid: true}
 	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	fake, _ := x509.ParseCertificate(der)
 	if err := verifyIntelChain([]*x509.Certificate{fake}, time.Now()); !errors.Is(err, ErrUntrustedRoot) {
@@ -245,7 +245,7 @@ func TestCheckCRL(t *testing.T) {
 	if err := checkCRL(&bad, ca, now, ca); !errors.Is(err, ErrBadSignature) {
 		t.Errorf("tampered CRL: %v", err)
 	}
-	if err := checkCRL(crl, intelRoot, now); !errors.Is(err, ErrMismatch) {
+	if err := checkCRL(crl, intelRoot(), now); !errors.Is(err, ErrMismatch) {
 		t.Errorf("CRL of another issuer: %v", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
+	"sync"
 )
 
 // AMD root and intermediate certificates for Milan, Genoa and Turin, VCEK and
@@ -18,8 +19,8 @@ import (
 var amdRootFS embed.FS
 
 // amdCerts maps subject CN (ARK-Milan, SEV-Milan, SEV-VLEK-Milan, …) to the
-// embedded certificate.
-var amdCerts = loadAMDCerts()
+// embedded certificate; parsed on first use, not at every nacre start.
+var amdCerts = sync.OnceValue(loadAMDCerts)
 
 func loadAMDCerts() map[string]*x509.Certificate {
 	m := map[string]*x509.Certificate{}

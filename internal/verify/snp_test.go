@@ -15,7 +15,7 @@ import (
 // ARK self-signed, ASK/ASVK signed by the ARK (RSA-PSS).
 func TestEmbeddedAMDRoots(t *testing.T) {
 	for _, p := range []string{"Milan", "Genoa", "Turin"} {
-		ark := amdCerts["ARK-"+p]
+		ark := amdCerts()["ARK-"+p]
 		if ark == nil {
 			t.Fatalf("no ARK-%s", p)
 		}
@@ -23,7 +23,7 @@ func TestEmbeddedAMDRoots(t *testing.T) {
 			t.Errorf("ARK-%s self-signature: %v", p, err)
 		}
 		for _, ask := range []string{"SEV-" + p, "SEV-VLEK-" + p} {
-			c := amdCerts[ask]
+			c := amdCerts()[ask]
 			if c == nil {
 				t.Fatalf("no %s", ask)
 			}
@@ -50,7 +50,7 @@ func TestEmbeddedAMDRoots(t *testing.T) {
 // that verifies would be checked for the VEK's serial.
 func TestSNPCRLForged(t *testing.T) {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	forger := *amdCerts["ARK-Milan"]
+	forger := *amdCerts()["ARK-Milan"]
 	forger.PublicKey = &key.PublicKey
 	forger.KeyUsage |= x509.KeyUsageCRLSign
 	at := mustTime(t, snpVCEK.at)

@@ -169,7 +169,7 @@ func pickVEK(certs []*x509.Certificate, kind string, r *SNPReport) (*x509.Certif
 // snpChain verifies vek ← ASK/ASVK ← ARK. The ARK is always the embedded one
 // for product; an ASK from the collateral is used if it verifies under it.
 func snpChain(vek *x509.Certificate, certs []*x509.Certificate, product string, now time.Time) (ark, ask *x509.Certificate, err error) {
-	ark = amdCerts["ARK-"+product]
+	ark = amdCerts()["ARK-"+product]
 	if ark == nil {
 		return nil, nil, fmt.Errorf("%w: no embedded ARK for product %q", ErrUntrustedRoot, product)
 	}
@@ -187,7 +187,7 @@ func snpChain(vek *x509.Certificate, certs []*x509.Certificate, product string, 
 			candidates = append(candidates, c)
 		}
 	}
-	if emb := amdCerts[vek.Issuer.CommonName]; emb != nil {
+	if emb := amdCerts()[vek.Issuer.CommonName]; emb != nil {
 		candidates = append(candidates, emb)
 	}
 	if len(candidates) == 0 {
