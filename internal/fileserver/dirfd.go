@@ -79,7 +79,9 @@ func (f *dirFd) close() {
 		unix.Close(f.fd - 1)
 		f.be.s.dirFds.Add(-1)
 	}
-	f.fd, f.be = 0, nil
+	// root too: a later get may open an fd of its own, which close must
+	// then close.
+	f.fd, f.be, f.root = 0, nil, false
 }
 
 var _ fs.NodeOnForgetter = (*dirNode)(nil)

@@ -126,12 +126,21 @@ func (f *File) start() (run func(), err error) {
 // drain finishes every queued direct write and installs the keys and tags
 // in the MHT nodes.
 func (f *File) drain() error {
-	if err := f.drainInflight(); err != nil {
+	err := f.drainInflight()
+	if b := f.collect; b != nil && f.failed != nil {
+		// A failed File commits nothing more: drop the queued nodes
+		// unwritten. They may point into a WriteAtSplit caller's buffer,
+		// which is the caller's again once the error is returned.
+		f.collect = nil
+		f.drop(b, f.failed)
+	}
+	if err != nil {
 		return err
 	}
 	if b := f.collect; b != nil && b.n > 0 {
 		f.collect = nil
 		if err := f.prepare(b); err != nil {
+			f.drop(b, err)
 			return f.fail(err)
 		}
 		err := f.run(b)
@@ -228,6 +237,14 @@ func (f *File) writeBatch(b *dbatch) error {
 		}
 	}
 	return nil
+}
+
+// drop discards a batch that is not in flight, unwritten: its copied
+// plaintext is scrubbed and nothing is installed.
+func (f *File) drop(b *dbatch, err error) {
+	clear(b.plain)
+	b.err = err
+	f.install(b)
 }
 
 // install copies the batch's keys and tags into the MHT entries and keeps

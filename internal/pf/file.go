@@ -654,6 +654,11 @@ func (f *File) Rename(newPath string) error {
 	if len(newPath) > MaxPathLen {
 		return &Error{Op: "rename", Path: f.name, Node: -1, Kind: ErrPathTooLong}
 	}
+	// Batches in flight name the file in their errors: let them end
+	// before the name changes.
+	if err := f.drain(); err != nil {
+		return err
+	}
 	clear(f.meta.path[:])
 	copy(f.meta.path[:], newPath)
 	f.name = newPath

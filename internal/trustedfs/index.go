@@ -113,6 +113,7 @@ func (p *PendingIndex) Wait(wantSHA256 [32]byte) (*Index, error) {
 		return nil, p.err
 	}
 	if p.sum != wantSHA256 {
+		p.closeFile() // refused: nothing will read its chunk table
 		return nil, fmt.Errorf("chunk index %s: %w; re-run `nacre sign`", p.path, ErrIndexHash)
 	}
 	var ix *Index
@@ -123,9 +124,17 @@ func (p *PendingIndex) Wait(wantSHA256 [32]byte) (*Index, error) {
 		ix, err = parseIndex(p.data)
 	}
 	if err != nil {
+		p.closeFile()
 		return nil, fmt.Errorf("chunk index %s: %w", p.path, err)
 	}
 	return ix, nil
+}
+
+// closeFile closes the version 2 index file that Wait refused.
+func (p *PendingIndex) closeFile() {
+	if p.f != nil {
+		p.f.Close()
+	}
 }
 
 // readIndexFile reads a version 1 index whole. Of a version 2 index it reads
