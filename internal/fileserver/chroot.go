@@ -92,20 +92,9 @@ func (c *chroot) openParent(rel string) (int, string, error) {
 }
 
 func (c *chroot) lookup(rel string) (hostEntry, syscall.Errno) {
-	e := hostEntry{host: c.hostPath(rel)}
-	e.class = c.s.classify(e.host)
-	if e.class == classTrusted {
-		// Trusted content is verified, so its host path may be a symlink
-		// (see the package doc); the view shows a regular file.
-		if err := unix.Stat(e.host, &e.st); err != nil {
-			return e, fs.ToErrno(err)
-		}
-		if e.st.Mode&unix.S_IFMT != unix.S_IFDIR {
-			if size, ok := c.s.trusted.Size(e.host); ok {
-				e.st.Size = size
-			}
-			return e, 0
-		}
+	e, done, errno := c.trustedEntry(rel)
+	if done {
+		return e, errno
 	}
 	fd, err := c.open(rel, unix.O_PATH)
 	if err != nil {
@@ -116,6 +105,28 @@ func (c *chroot) lookup(rel string) (hostEntry, syscall.Errno) {
 		return e, fs.ToErrno(err)
 	}
 	return e, 0
+}
+
+// trustedEntry starts a lookup of rel: its host path and class, and for a
+// trusted non-directory the whole answer (done). Trusted content is
+// verified, so its host path may be a symlink (see the package doc); the
+// view shows a regular file of the manifest's size.
+func (c *chroot) trustedEntry(rel string) (e hostEntry, done bool, errno syscall.Errno) {
+	e = hostEntry{host: c.hostPath(rel)}
+	e.class = c.s.classify(e.host)
+	if e.class != classTrusted {
+		return e, false, 0
+	}
+	if err := unix.Stat(e.host, &e.st); err != nil {
+		return e, true, fs.ToErrno(err)
+	}
+	if e.st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		return e, false, 0
+	}
+	if size, ok := c.s.trusted.Size(e.host); ok {
+		e.st.Size = size
+	}
+	return e, true, 0
 }
 
 func (c *chroot) newNode(rel string, e hostEntry) fs.InodeEmbedder {

@@ -111,20 +111,9 @@ func (d *dirNode) lookupChild(m *mountEntry, dirView, rel, name string) (hostEnt
 
 // lookupAt is lookup for rel, which is name in the host directory dirFd.
 func (c *chroot) lookupAt(dirFd int, rel, name string) (hostEntry, syscall.Errno) {
-	e := hostEntry{host: c.hostPath(rel)}
-	e.class = c.s.classify(e.host)
-	if e.class == classTrusted {
-		// As in lookup: trusted content is verified, its host path may
-		// be a symlink and is presented as a regular file.
-		if err := unix.Stat(e.host, &e.st); err != nil {
-			return e, fs.ToErrno(err)
-		}
-		if e.st.Mode&unix.S_IFMT != unix.S_IFDIR {
-			if size, ok := c.s.trusted.Size(e.host); ok {
-				e.st.Size = size
-			}
-			return e, 0
-		}
+	e, done, errno := c.trustedEntry(rel)
+	if done {
+		return e, errno
 	}
 	for {
 		err := unix.Fstatat(dirFd, name, &e.st, unix.AT_SYMLINK_NOFOLLOW)
