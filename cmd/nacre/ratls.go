@@ -6,22 +6,18 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"syscall"
 	"time"
 
-	"github.com/fxamacker/cbor/v2"
 	"github.com/spf13/cobra"
 
 	"github.com/nacre-tee/nacre/internal/attestfs"
@@ -261,6 +257,9 @@ func devAttestationCertificate(quote func(userData [64]byte) (*tee.Evidence, err
 	if err != nil {
 		return nil, "", err
 	}
+	if err := shieldPlatform(ev.Platform); err != nil {
+		return nil, "", err
+	}
 	claims, err := tee.ParseClaims(ev.Claims)
 	if err != nil {
 		return nil, "", fmt.Errorf("RA-TLS certificate: quote: %w", err)
@@ -269,36 +268,9 @@ func devAttestationCertificate(quote func(userData [64]byte) (*tee.Evidence, err
 		// Another thread of this process wrote user_report_data in between.
 		return nil, "", fmt.Errorf("RA-TLS certificate: the quote binds user data %x…, not this key's hash: user_report_data was overwritten concurrently; retry", claims.UserData[:8])
 	}
-	ext, err := taggedEvidence(ev, spki)
-	if err != nil {
-		return nil, "", fmt.Errorf("RA-TLS certificate: %w", err)
-	}
-	now := time.Now()
-	if notBefore.IsZero() {
-		notBefore = now.Add(-time.Minute)
-	}
-	if notAfter.IsZero() {
-		notAfter = now.AddDate(1, 0, 0)
-	}
-	ecdhPub, err := key.PublicKey.ECDH()
+	der, err := ratls.SignEvidence(key, ev, nil, notBefore, notAfter, time.Now(), rand.Reader)
 	if err != nil {
 		return nil, "", err
-	}
-	ski := sha1.Sum(ecdhPub.Bytes()) // RFC 5280 method 1, as Gramine
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "RATLS", Organization: []string{"GramineDevelopers"}, Country: []string{"US"}},
-		NotBefore:             notBefore,
-		NotAfter:              notAfter,
-		SignatureAlgorithm:    x509.ECDSAWithSHA256,
-		BasicConstraintsValid: true,
-		SubjectKeyId:          ski[:],
-		AuthorityKeyId:        ski[:],
-		ExtraExtensions:       []pkix.Extension{{Id: ratls.OIDTaggedEvidence, Value: ext}},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, "", fmt.Errorf("RA-TLS certificate: sign: %w", err)
 	}
 	// The verifier's own parser must read back what was written.
 	if _, err := ratls.ParseCertificate(der); err != nil {
@@ -337,38 +309,12 @@ func devAttestationQuote(dir string, userData [64]byte) (*tee.Evidence, error) {
 	return ev, nil
 }
 
-// evidenceTags are the CBOR tags of ratls.md §1.2 for the platforms a
-// shield's quote can come from.
-var evidenceTags = map[string]uint64{
-	tee.PlatformTDX: ratls.TagIntelTEEQuote,
-	tee.PlatformSNP: ratls.TagSNPReport,
-	tee.PlatformSim: ratls.TagNacreSim,
-}
-
-// taggedEvidence encodes the OID 2.23.133.5.4.9 value: tag(T, [evidence,
-// claims(, aux)]) with claims = {"pubkey-hash": [1, SHA-256(SPKI)],
-// "nacre-claims": claims} in CBOR core deterministic order (ratls.md §1.2).
-func taggedEvidence(ev *tee.Evidence, spki []byte) ([]byte, error) {
-	tag, ok := evidenceTags[ev.Platform]
-	if !ok {
-		return nil, fmt.Errorf("no tagged-evidence format for platform %q", ev.Platform)
+// shieldPlatform accepts the platforms a shield's nacre quote can come from
+// (SGX evidence never does: nacre does not run in enclaves).
+func shieldPlatform(p string) error {
+	switch p {
+	case tee.PlatformTDX, tee.PlatformSNP, tee.PlatformSim:
+		return nil
 	}
-	em, err := cbor.CoreDetEncOptions().EncMode()
-	if err != nil {
-		return nil, err
-	}
-	h := sha256.Sum256(spki)
-	pkClaim, err := em.Marshal([]any{1, h[:]})
-	if err != nil {
-		return nil, err
-	}
-	claims, err := em.Marshal(map[string][]byte{ratls.ClaimPubkeyHash: pkClaim, ratls.ClaimNacreClaims: ev.Claims})
-	if err != nil {
-		return nil, err
-	}
-	items := [][]byte{ev.Blob, claims}
-	if len(ev.Aux) > 0 {
-		items = append(items, ev.Aux)
-	}
-	return em.Marshal(cbor.Tag{Number: tag, Content: items})
+	return fmt.Errorf("RA-TLS certificate: no tagged-evidence format for a shield quote of platform %q", p)
 }

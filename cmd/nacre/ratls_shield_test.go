@@ -170,43 +170,50 @@ func TestRATLSCommandShieldSelection(t *testing.T) {
 	}
 }
 
-// TestTaggedEvidenceMatchesRATLS: the extension written inside a shield is
-// byte for byte what ratls.CreateCertificate writes for the same evidence,
-// claims and key (the encoding is duplicated here because CreateCertificate
-// requests evidence itself).
+// TestTaggedEvidenceMatchesRATLS: the extension written inside a shield
+// (ratls.SignEvidence with the quote's evidence) is byte for byte what
+// ratls.CreateCertificate writes for the same evidence, claims and key.
 func TestTaggedEvidenceMatchesRATLS(t *testing.T) {
 	s := testSim(t, [32]byte{3}, [32]byte{4})
 	c, err := ratls.CreateCertificate(context.Background(), ratls.CertOptions{Platform: s, Measurement: [32]byte{3}, Signer: [32]byte{4}, NoLegacy: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, _ := x509.ParseCertificate(c.DER)
-	var want []byte
-	for _, e := range cert.Extensions {
-		if e.Id.Equal(ratls.OIDTaggedEvidence) {
-			want = e.Value
+	tagged := func(der []byte) []byte {
+		t.Helper()
+		cert, err := x509.ParseCertificate(der)
+		if err != nil {
+			t.Fatal(err)
 		}
+		for _, e := range cert.Extensions {
+			if e.Id.Equal(ratls.OIDTaggedEvidence) {
+				return e.Value
+			}
+		}
+		t.Fatal("no tagged-evidence extension")
+		return nil
 	}
+	want := tagged(c.DER)
 	te, err := ratls.ParseTaggedEvidence(want)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := taggedEvidence(&tee.Evidence{Platform: te.Platform, Blob: te.Blob, Claims: te.NacreClaims}, cert.RawSubjectPublicKeyInfo)
+	der, err := ratls.SignEvidence(c.Key, &tee.Evidence{Platform: te.Platform, Blob: te.Blob, Claims: te.NacreClaims}, nil, time.Time{}, time.Time{}, time.Now(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if hex.EncodeToString(got) != hex.EncodeToString(want) {
+	if got := tagged(der); hex.EncodeToString(got) != hex.EncodeToString(want) {
 		t.Fatalf("tagged evidence differs from ratls.CreateCertificate's:\n got %x\nwant %x", got, want)
 	}
 	// With an SNP certificate table the aux element is appended.
-	aux, err := taggedEvidence(&tee.Evidence{Platform: tee.PlatformSNP, Blob: []byte{1}, Aux: []byte{2}, Claims: te.NacreClaims}, cert.RawSubjectPublicKeyInfo)
+	der, err = ratls.SignEvidence(c.Key, &tee.Evidence{Platform: tee.PlatformSNP, Blob: []byte{1}, Aux: []byte{2}, Claims: te.NacreClaims}, nil, time.Time{}, time.Time{}, time.Now(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if te, err := ratls.ParseTaggedEvidence(aux); err != nil || te.Platform != tee.PlatformSNP || len(te.Aux) != 1 || te.Aux[0] != 2 {
+	if te, err := ratls.ParseTaggedEvidence(tagged(der)); err != nil || te.Platform != tee.PlatformSNP || len(te.Aux) != 1 || te.Aux[0] != 2 {
 		t.Fatalf("SNP with aux: %+v %v", te, err)
 	}
-	if _, err := taggedEvidence(&tee.Evidence{Platform: "sgx"}, nil); err == nil {
+	if err := shieldPlatform("sgx"); err == nil {
 		t.Fatal("sgx evidence from a shield accepted")
 	}
 }

@@ -83,48 +83,62 @@ func CreateCertificate(ctx context.Context, o CertOptions) (*Certificate, error)
 	if err != nil {
 		return nil, fmt.Errorf("RA-TLS certificate: %w", err)
 	}
+	var legacy []pkix.Extension
+	if !o.NoLegacy {
+		blob, err := o.Platform.Evidence(ctx, gramineReportData(spki))
+		if err != nil {
+			return nil, fmt.Errorf("RA-TLS certificate: legacy evidence: %w", err)
+		}
+		legacy = []pkix.Extension{{Id: OIDLegacyQuote, Value: blob.Blob}}
+	}
+	der, err := SignEvidence(key, ev, legacy, o.NotBefore, o.NotAfter, now, o.Rand)
+	if err != nil {
+		return nil, err
+	}
+	return &Certificate{DER: der, Key: key}, nil
+}
+
+// SignEvidence makes key's self-signed certificate in Gramine's shape
+// (subject CN=RATLS,O=GramineDevelopers,C=US, serial 1, ecdsa-with-SHA256,
+// RFC 5280 method 1 key identifiers) carrying ev in the tagged-evidence
+// extension, after the extensions in first (Gramine emits the legacy one
+// first). ev's report data must bind ev.Claims, nacre claims whose user data
+// is SHA-256 of key's SPKI. Zero notBefore/notAfter mean now-1m and now+1y.
+func SignEvidence(key *ecdsa.PrivateKey, ev *tee.Evidence, first []pkix.Extension, notBefore, notAfter, now time.Time, rnd io.Reader) ([]byte, error) {
+	spki, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("RA-TLS certificate: %w", err)
+	}
 	tagged, err := encodeTaggedEvidence(ev, encodeClaims(spki, ev.Claims))
 	if err != nil {
 		return nil, fmt.Errorf("RA-TLS certificate: %w", err)
 	}
-	exts := []pkix.Extension{{Id: OIDTaggedEvidence, Value: tagged}}
-	if !o.NoLegacy {
-		legacy, err := o.Platform.Evidence(ctx, gramineReportData(spki))
-		if err != nil {
-			return nil, fmt.Errorf("RA-TLS certificate: legacy evidence: %w", err)
-		}
-		// Gramine emits the legacy extension first.
-		exts = append([]pkix.Extension{{Id: OIDLegacyQuote, Value: legacy.Blob}}, exts...)
+	exts := append(append([]pkix.Extension(nil), first...), pkix.Extension{Id: OIDTaggedEvidence, Value: tagged})
+	if notBefore.IsZero() {
+		notBefore = now.Add(-time.Minute)
 	}
-
-	nb, na := o.NotBefore, o.NotAfter
-	if nb.IsZero() {
-		nb = now.Add(-time.Minute)
+	if notAfter.IsZero() {
+		notAfter = now.AddDate(1, 0, 0)
 	}
-	if na.IsZero() {
-		na = now.AddDate(1, 0, 0)
-	}
-	// RFC 5280 method 1 key identifier: SHA-1 of the public key bits.
 	ecdhPub, err := key.PublicKey.ECDH()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("RA-TLS certificate: %w", err)
 	}
 	ski := sha1.Sum(ecdhPub.Bytes())
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
 		Subject:               pkix.Name{CommonName: "RATLS", Organization: []string{"GramineDevelopers"}, Country: []string{"US"}},
-		NotBefore:             nb,
-		NotAfter:              na,
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
 		SignatureAlgorithm:    x509.ECDSAWithSHA256,
 		BasicConstraintsValid: true,
-		IsCA:                  false,
 		SubjectKeyId:          ski[:],
 		AuthorityKeyId:        ski[:],
 		ExtraExtensions:       exts,
 	}
-	der, err := x509.CreateCertificate(o.Rand, tmpl, tmpl, &key.PublicKey, key)
+	der, err := x509.CreateCertificate(rnd, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
 		return nil, fmt.Errorf("RA-TLS certificate: sign: %w", err)
 	}
-	return &Certificate{DER: der, Key: key}, nil
+	return der, nil
 }
