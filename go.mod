@@ -3,7 +3,6 @@ module github.com/nacre-tee/nacre
 go 1.26.0
 
 require (
-	github.com/elastic/go-seccomp-bpf v1.6.0
 	github.com/fxamacker/cbor/v2 v2.10.0
 	github.com/hanwen/go-fuse/v2 v2.12.1
 	github.com/pelletier/go-toml/v2 v2.4.3

@@ -64,11 +64,14 @@ func main() {
 	// The sandbox re-executes this binary as the first process inside the new
 	// namespaces; that path must be taken before any CLI parsing.
 	if sandbox.IsChild() {
+		sandbox.Trace("child main")
 		sandbox.ChildMain()
 		return
 	}
+	sandbox.Trace("main")
 	initLogging()
 	err := rootCmd.Execute()
+	sandbox.Trace("main done")
 	if err == nil {
 		return
 	}

@@ -41,6 +41,7 @@ application only if the manifest sets loader.insecure__use_cmdline_argv.`,
 				Stderr:   os.Stderr,
 				Banner:   os.Stderr,
 				Platform: platform,
+				Exiting:  true, // main exits with the status
 				SetLevel: func(level string) error {
 					if logLevel != "" { // --log-level wins over the manifest
 						return nil

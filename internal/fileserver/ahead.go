@@ -177,7 +177,11 @@ func (n *fileNode) verifyAhead(tf *trustedfs.File, a *aheadState, from int64) {
 		a.publish(start, v)
 		errno := n.WriteCache(start, v.Bytes())
 		a.unpublish()
-		v.Release()
+		if b := n.builder(tf); b != nil {
+			n.s.submitCopy(copyItem{n: n, b: b, off: start, v: v})
+		} else {
+			v.Release()
+		}
 		if errno != 0 {
 			n.s.log.Debug("fileserver: verify-ahead store failed", "path", n.view(), "off", start, "errno", errno)
 			return

@@ -92,6 +92,9 @@ func (c *chroot) openParent(rel string) (int, string, error) {
 }
 
 func (c *chroot) lookup(rel string) (hostEntry, syscall.Errno) {
+	if pp, ok := c.protectedName(rel); ok {
+		return hostEntry{}, c.s.refuse("lookup", pp, c.hostPath(rel))
+	}
 	e, done, errno := c.trustedEntry(rel)
 	if done {
 		return e, errno
@@ -103,6 +106,9 @@ func (c *chroot) lookup(rel string) (hostEntry, syscall.Errno) {
 	defer unix.Close(fd)
 	if err := unix.Fstat(fd, &e.st); err != nil {
 		return e, fs.ToErrno(err)
+	}
+	if pp, ok := c.s.prot.dir(&e.st); ok {
+		return hostEntry{}, c.s.refuse("lookup", pp, e.host)
 	}
 	return e, 0
 }
@@ -121,6 +127,9 @@ func (c *chroot) trustedEntry(rel string) (e hostEntry, done bool, errno syscall
 		return e, true, fs.ToErrno(err)
 	}
 	if e.st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		if pp, ok := c.s.prot.dir(&e.st); ok {
+			return hostEntry{}, true, c.s.refuse("lookup", pp, e.host)
+		}
 		return e, false, 0
 	}
 	if size, ok := c.s.trusted.Size(e.host); ok {
@@ -189,13 +198,18 @@ func (c *chroot) statfs(out *fuse.StatfsOut) syscall.Errno {
 	return 0
 }
 
-// inParent runs op on the directory holding rel.
+// inParent runs op, which creates, removes or renames name, on the
+// directory holding rel, unless rel is a protected path (protect.go): the
+// check and the op use the same directory fd.
 func (c *chroot) inParent(rel string, op func(dirfd int, name string) error) syscall.Errno {
 	dfd, name, err := c.openParent(rel)
 	if err != nil {
 		return fs.ToErrno(err)
 	}
 	defer unix.Close(dfd)
+	if pp, ok := c.s.prot.changeAt(dfd, name); ok {
+		return c.s.refuse("change", pp, c.hostPath(rel))
+	}
 	return fs.ToErrno(op(dfd, name))
 }
 
@@ -236,11 +250,21 @@ func (c *chroot) unlink(rel string) syscall.Errno {
 }
 
 func (c *chroot) rmdir(rel string) syscall.Errno {
-	return c.inParent(rel, func(d int, n string) error { return unix.Unlinkat(d, n, unix.AT_REMOVEDIR) })
+	return c.inParent(rel, func(d int, n string) error {
+		if pp, ok := c.s.prot.ancestor(d, n); ok {
+			return c.s.refuse("rmdir", pp, c.hostPath(rel))
+		}
+		return unix.Unlinkat(d, n, unix.AT_REMOVEDIR)
+	})
 }
 
 func (c *chroot) rename(from, to string, flags uint32) syscall.Errno {
 	return c.inParent(from, func(fd int, fname string) error {
+		// Moving a protected directory's ancestor away would let the app
+		// put a fresh directory (not the one checked at start) in its place.
+		if pp, ok := c.s.prot.ancestor(fd, fname); ok {
+			return c.s.refuse("rename", pp, c.hostPath(from))
+		}
 		if errno := c.inParent(to, func(td int, tname string) error {
 			return unix.Renameat2(fd, fname, td, tname, uint(flags))
 		}); errno != 0 {

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 
 	"github.com/nacre-tee/nacre/internal/trustedfs"
+	"github.com/nacre-tee/nacre/internal/verifiedcache"
 )
 
 // Policy is what happens to files of a chroot mount that are neither trusted
@@ -88,6 +89,23 @@ type Config struct {
 	// pages so that a new sandbox reads them from memory. 0 means 8 MiB;
 	// negative means never.
 	DropHostCacheAbove int64
+
+	// Cache is the store of verified copies of trusted files
+	// (internal/verifiedcache): trusted files found there are served from
+	// their copy, others are copied there as they are verified. Nil: none.
+	Cache *verifiedcache.Store
+
+	// Passthrough, with Cache and host root, answers OPEN (instead of
+	// putting the kernel in no_open mode) so that trusted files with a
+	// copy are passed through to it (open.go): page-cache speed for big
+	// files and no READ per page fault, at one OPEN round trip per open(2).
+	Passthrough bool
+
+	// Protected are host directories the app must never reach or create,
+	// whatever the mounts and file lists allow: the places where nacre
+	// keeps verified copies (verifiedcache.Protected, which nil means) and
+	// their parents. See protect.go.
+	Protected []string
 }
 
 // Mount maps the view path Path to the host path Host, a directory or a
@@ -121,6 +139,13 @@ type Server struct {
 	dirFds  atomic.Int64 // directory nodes holding a host fd (dirfd.go)
 
 	stats *log.Logger // FUSE request counter ($NACRE_FUSE_STATS), or nil
+
+	cache    *verifiedcache.Store // verified copies (copy.go), or nil
+	cw       copyWriter
+	copies   copyStats
+	openMode atomic.Bool // OPEN is answered, for passthrough (open.go)
+
+	prot *protection // Config.Protected, resolved (protect.go)
 }
 
 // mountEntry is one visible entry of the mount table.
@@ -150,10 +175,16 @@ func New(cfg Config) (*Server, error) {
 		extra:     map[string][]extraChild{},
 		dropAbove: cfg.DropHostCacheAbove,
 		stats:     statsLogger(),
+		cache:     cfg.Cache,
 	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	protected := cfg.Protected
+	if protected == nil {
+		protected = verifiedcache.Protected()
+	}
+	s.prot = newProtection(protected)
 	if s.dropAbove == 0 {
 		s.dropAbove = 8 << 20
 	}
@@ -196,6 +227,10 @@ func New(cfg Config) (*Server, error) {
 		}
 		m.be = be
 		s.mounts = append(s.mounts, m)
+		if err := s.checkMountRoot(be); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("mount %q: %w", m.path, err)
+		}
 		s.mountAt[m.path] = m
 	}
 
@@ -213,6 +248,10 @@ func New(cfg Config) (*Server, error) {
 		if !path.IsAbs(view) || !path.IsAbs(host) || path.Clean(view) == "/" {
 			s.Close()
 			return nil, fmt.Errorf("alias %q → %q: paths must be absolute files: %w", view, host, ErrConfig)
+		}
+		if err := s.checkAlias(path.Clean(host)); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("alias %q: %w", view, err)
 		}
 		s.aliases[path.Clean(view)] = path.Clean(host)
 	}
@@ -263,6 +302,9 @@ func (s *Server) addExtra(dir, name string, mode uint32) {
 // Close releases the host fds of the mounts. Call it after the FUSE server
 // has stopped.
 func (s *Server) Close() error {
+	// Copies still being written are published if complete; the writes
+	// are in memory and few (the queue is short), so this is quick.
+	s.waitCopies()
 	for _, m := range s.mounts {
 		if m.be != nil {
 			m.be.close()

@@ -110,7 +110,11 @@ func (d *dirNode) lookupChild(m *mountEntry, dirView, rel, name string) (hostEnt
 }
 
 // lookupAt is lookup for rel, which is name in the host directory dirFd.
+// Protected paths (protect.go) are refused by name and by inode.
 func (c *chroot) lookupAt(dirFd int, rel, name string) (hostEntry, syscall.Errno) {
+	if pp, ok := c.s.prot.named(dirFd, name); ok {
+		return hostEntry{}, c.s.refuse("lookup", pp, c.hostPath(rel))
+	}
 	e, done, errno := c.trustedEntry(rel)
 	if done {
 		return e, errno
@@ -119,6 +123,9 @@ func (c *chroot) lookupAt(dirFd int, rel, name string) (hostEntry, syscall.Errno
 		err := unix.Fstatat(dirFd, name, &e.st, unix.AT_SYMLINK_NOFOLLOW)
 		if err == unix.EINTR {
 			continue
+		}
+		if pp, ok := c.s.prot.dir(&e.st); ok && err == nil {
+			return hostEntry{}, c.s.refuse("lookup", pp, e.host)
 		}
 		return e, fs.ToErrno(err)
 	}

@@ -30,7 +30,8 @@
 //
 // The server answers the first OPEN with ENOSYS, which puts the kernel in
 // no_open mode for the whole connection: no OPEN/RELEASE round trip per
-// open(2), which is most of FUSE's cost for exec-heavy apps. Reads and writes
+// open(2), which is most of FUSE's cost for exec-heavy apps. (The one
+// exception is Config.Passthrough, under "Verified copies" below.) Reads and writes
 // then arrive without a handle and are served per inode. The access decisions
 // that Gramine makes at open are made instead by the kernel's
 // default_permissions check on attributes this server chooses:
@@ -87,9 +88,11 @@
 // RELEASEDIR pair per opendir(3), and the kernel caches every listing
 // (FOPEN_CACHE_DIR is its no_opendir default). The price is that changes the
 // host makes behind the app's back (to allowed files too) are not seen while
-// cached. Trusted data is never returned with splice, ReadResultFd or
-// passthrough (CAP_PASSTHROUGH is disabled for the connection); allowed files
-// may use splice.
+// cached. Trusted data is never returned with splice or ReadResultFd of a
+// host fd, nor passed through to one; the only backing files passthrough
+// ever gets are verified copies in guest memory (below), and without
+// Config.Passthrough CAP_PASSTHROUGH is disabled for the connection.
+// Allowed files may use splice.
 //
 // # Verified reads
 //
@@ -115,6 +118,46 @@
 // in the step being stored (the app faulted just ahead of the store) is
 // answered with a copy of its verified bytes. Measured: python3
 // -c pass first start in a fresh shield ~36 → ~25 ms (native ~13 ms).
+//
+// # Verified copies
+//
+// With Config.Cache (internal/verifiedcache: a store in guest memory, keyed
+// by the manifest's whole-file SHA-256 and the host file's device, inode,
+// mtime and ctime at lookup), a trusted file is served from its copy when
+// the store has one (copy.go) and the host file still has that identity
+// (one stat per READ), so that a file changed on the host fails to read as
+// it does without the store: READs are answered with a pread
+// from the copy, no host read and no hashing, and a program's copy is stored
+// ahead into the page cache like verify-ahead does. On a miss nothing
+// changes for the app: the bytes of the verifying READs and of verify-ahead
+// are also handed, after the reply is written, to a goroutine that writes
+// them into an unnamed copy, which the store names once every page of the
+// file is in it. A chunk that fails verification is never written, so the
+// copy of a file changed on the host is never complete and never published.
+// Files over 64 MiB are not copied as they are read (it slows their first
+// read by a third), unless Config.Passthrough is on.
+//
+// Config.Passthrough (host root only, $NACRE_VERIFIED_PASSTHROUGH=1 in
+// nacre run) answers OPEN instead of ENOSYS, so that an open of a trusted
+// file with a copy can get FOPEN_PASSTHROUGH with the copy as backing file
+// (open.go): no READ at all, page faults and re-reads at tmpfs speed (the
+// FUSE page cache of 6.18 holds only 4 KiB pages). The price is one OPEN
+// round trip per open(2) of every file: measured, python3 -c pass whole run
+// ~41 → ~35 ms, a 1000x fork+exec loop ~740 → ~950 ms. So it is off by
+// default. The kernel refuses passthrough and cached opens of one inode at
+// the same time, so a file is passed through only while none of its opens
+// is in cached mode; its FUSE page cache is then dropped.
+//
+// # Protected directories
+//
+// Every server, with or without Config.Cache, keeps Config.Protected
+// (verifiedcache.Protected: every place a store of this uid, or as root of
+// any uid, may live, and their parents) out of the app's reach, because a
+// later run serves what a store holds without hashing it: LOOKUP of such a
+// directory (by device and inode) or of such a name in its parent fails
+// with EACCES, as do creating, renaming or removing one, creating anything
+// in one and renaming an ancestor of one; New refuses mounts and aliases
+// into one (protect.go).
 //
 // # Other choices
 //

@@ -40,6 +40,7 @@ type fileNode struct {
 	oldFds   []int           // replaced fds, closed at forget
 
 	ahead atomic.Pointer[aheadState] // trusted ELF files: verify-ahead (ahead.go)
+	cp    copyState                  // trusted files: verified copy (copy.go)
 }
 
 var (
@@ -56,13 +57,6 @@ var (
 
 func newFileNode(s *Server, be backend, e hostEntry) *fileNode {
 	return &fileNode{s: s, be: be, host: e.host, class: e.class, st: e.st, fd: -1}
-}
-
-// Open answers ENOSYS, which switches the kernel to no_open mode for the
-// whole connection (see the package doc): the access decision was already
-// expressed in the attributes and is enforced again per request.
-func (n *fileNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	return nil, 0, syscall.ENOSYS
 }
 
 // Flush answers ENOSYS, so the kernel stops sending FLUSH on every close:
@@ -162,6 +156,9 @@ func (n *fileNode) adoptFd(fd int) {
 func (n *fileNode) Read(ctx context.Context, f fs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	switch n.class {
 	case classTrusted:
+		if f, size := n.copyFile(); f != nil && n.hostUnchanged() {
+			return n.readCopy(f, size, dest, off)
+		}
 		tf, err := n.trusted()
 		if err == nil {
 			v := n.fromAhead(off, len(dest), tf.Size())
@@ -185,7 +182,8 @@ func (n *fileNode) Read(ctx context.Context, f fs.FileHandle, dest []byte, off i
 					return fuse.ReadResultData(nil), 0
 				}
 				n.afterTrustedRead(tf, off, v.Bytes())
-				return &verifiedReply{v}, 0
+				n.cp.paged.Store(true)
+				return &verifiedReply{v: v, n: n, b: n.builder(tf), off: off}, 0
 			}
 		}
 		n.reportTrusted(err)
@@ -317,6 +315,7 @@ func (n *fileNode) Allocate(ctx context.Context, f fs.FileHandle, off, size uint
 
 // OnForget closes the host file once the kernel forgot the inode.
 func (n *fileNode) OnForget() {
+	n.forgetCopy()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.tf != nil {

@@ -52,10 +52,13 @@ func (s *Server) options() *fs.Options {
 			// Symlink targets stay in the page cache: exec paths cross
 			// /bin, /lib64 and the ld.so link every time.
 			EnableSymlinkCaching: true,
-			// Passthrough would hand the kernel the host fd: unverified reads.
-			DisabledCapabilities: fuse.CAP_PASSTHROUGH,
 			Options:              mopts,
 		},
+	}
+	if !s.passthroughWanted() {
+		// Passthrough is only ever to verified copies in guest memory
+		// (open.go), never to a host fd; without them, it stays off.
+		o.MountOptions.DisabledCapabilities = fuse.CAP_PASSTHROUGH
 	}
 	if s.stats != nil {
 		o.MountOptions.Debug, o.MountOptions.Logger = true, s.stats
@@ -88,7 +91,8 @@ func (s *Server) Serve(fuseDev *os.File) (*fuse.Server, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("serve view: make /dev/fuse fd blocking: %w", err)
 	}
-	raw := newNoOpendir(fs.NewNodeFS(s.root(), s.options()))
+	s.openMode.Store(s.passthroughWanted())
+	raw := s.rawFS(s.options())
 	srv, err := fuse.NewServer(raw, fmt.Sprintf("/dev/fd/%d", fd), &s.options().MountOptions)
 	if err != nil {
 		unix.Close(fd)
@@ -102,6 +106,7 @@ func (s *Server) Serve(fuseDev *os.File) (*fuse.Server, error) {
 		if err != nil {
 			return srv, fmt.Errorf("serve view: FUSE INIT: %w", err)
 		}
+		s.afterInit(srv)
 	case <-time.After(10 * time.Second):
 		return srv, fmt.Errorf("serve view: no FUSE INIT within 10 s; was the fd mounted?")
 	}
@@ -112,7 +117,8 @@ func (s *Server) Serve(fuseDev *os.File) (*fuse.Server, error) {
 // it: for tests and debugging, where no sandbox mounts it.
 func (s *Server) Mount(dir string) (*fuse.Server, error) {
 	opts := s.options()
-	srv, err := fuse.NewServer(newNoOpendir(fs.NewNodeFS(s.root(), opts)), dir, &opts.MountOptions)
+	s.openMode.Store(s.passthroughWanted())
+	srv, err := fuse.NewServer(s.rawFS(opts), dir, &opts.MountOptions)
 	if err != nil {
 		return nil, fmt.Errorf("mount view on %s: %w", dir, err)
 	}
@@ -120,5 +126,12 @@ func (s *Server) Mount(dir string) (*fuse.Server, error) {
 	if err := srv.WaitMount(); err != nil {
 		return nil, fmt.Errorf("mount view on %s: %w", dir, err)
 	}
+	s.afterInit(srv)
 	return srv, nil
+}
+
+// rawFS is the node tree behind the wrappers that answer OPENDIR
+// (opendir.go) and watch OPEN replies (open.go).
+func (s *Server) rawFS(opts *fs.Options) fuse.RawFileSystem {
+	return &openWatch{RawFileSystem: newNoOpendir(fs.NewNodeFS(s.root(), opts)), s: s}
 }

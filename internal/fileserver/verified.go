@@ -4,6 +4,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/nacre-tee/nacre/internal/trustedfs"
+	"github.com/nacre-tee/nacre/internal/verifiedcache"
 )
 
 // verifiedReply is the reply to a READ of a trusted file: the verified bytes
@@ -14,7 +15,15 @@ import (
 // and logging for 1 MiB replies), writes the header into it and discards it:
 // several syscalls per READ for nothing, as only fd results can splice.
 // Nothing here splices or hands the kernel a host fd.
-type verifiedReply struct{ v *trustedfs.Verified }
+//
+// With a copy under construction (b, copy.go), Done hands the bytes to the
+// copy writer instead of releasing them.
+type verifiedReply struct {
+	v   *trustedfs.Verified
+	n   *fileNode
+	b   *verifiedcache.Builder
+	off int64
+}
 
 var _ fuse.ReadResult = (*verifiedReply)(nil)
 
@@ -28,4 +37,10 @@ func (r *verifiedReply) Slices() ([][]byte, fuse.Status) {
 }
 
 // Done is called by go-fuse once the reply is written.
-func (r *verifiedReply) Done() { r.v.Release() }
+func (r *verifiedReply) Done() {
+	if r.b == nil {
+		r.v.Release()
+		return
+	}
+	r.n.s.submitCopy(copyItem{n: r.n, b: r.b, off: r.off, v: r.v})
+}

@@ -167,6 +167,7 @@ func (m *Manifest) ExpandTrustedFiles(opts ExpandOptions) error {
 	}
 
 	list := make([]any, len(entries))
+	m.trustedTable = nil // indexes the list being replaced
 	m.TrustedFiles = make([]TrustedFile, len(entries))
 	for i, e := range entries {
 		list[i] = map[string]any{"uri": e.URI, "sha256": e.SHA256}

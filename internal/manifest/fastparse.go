@@ -53,7 +53,7 @@ func parseFast(data []byte, owned bool) (tree map[string]any, lines *positions, 
 		}
 		start = i + 1
 	}
-	files, block, end, ok := scanTrustedBlock(data, start, owned)
+	files, table, block, end, ok := scanTrustedBlock(data, start, owned)
 	if !ok {
 		return nil, nil, false
 	}
@@ -79,21 +79,22 @@ func parseFast(data []byte, owned bool) (tree map[string]any, lines *positions, 
 	if s, _ := sgx["trusted_files"].(string); sgx == nil || s != mark {
 		return nil, nil, false
 	}
-	sgx["trusted_files"] = &lazyTrusted{files: files}
+	sgx["trusted_files"] = &lazyTrusted{files: files, table: table}
 	head := start + len(fastHead)
 	lines = newPositionsOf(string(data[:head]), block, string(data[end-len(fastTail):]))
 	return tree, lines, true
 }
 
 // scanTrustedBlock reads the block starting at data[start:] (its first line
-// is fastHead) and returns its entries, its entry lines (which the entries'
-// strings share: a copy, or data itself when owned), and the offset after
-// its last line.
-func scanTrustedBlock(data []byte, start int, owned bool) (files []TrustedFile, lines string, end int, ok bool) {
+// is fastHead) and returns its entries, their table by host path (nil when
+// some uri is not a clean absolute path), its entry lines (which the
+// entries' strings share: a copy, or data itself when owned), and the
+// offset after its last line.
+func scanTrustedBlock(data []byte, start int, owned bool) (files []TrustedFile, table *pathTable, lines string, end int, ok bool) {
 	body := data[start+len(fastHead):]
 	stop := bytes.Index(body, []byte("\n"+fastTail))
 	if stop < 0 {
-		return nil, "", 0, false
+		return nil, nil, "", 0, false
 	}
 	// The entry lines, each ending in "\n". Copying them (~1 MB of fresh
 	// heap for 7,900 entries) was ~1 ms of nacre run's start-up, mostly page
@@ -109,19 +110,26 @@ func scanTrustedBlock(data []byte, start int, owned bool) (files []TrustedFile, 
 	for rest := block; len(rest) > 0; {
 		line, after, found := strings.Cut(rest, "\n")
 		if !found {
-			return nil, "", 0, false
+			return nil, nil, "", 0, false
 		}
 		tf, ok := fastEntry(line)
 		if !ok {
-			return nil, "", 0, false
+			return nil, nil, "", 0, false
 		}
 		files = append(files, tf)
 		rest = after
 	}
-	if len(files) == 0 || conflicting(files) {
-		return nil, "", 0, false
+	if len(files) == 0 {
+		return nil, nil, "", 0, false
 	}
-	return files, block, end, true
+	table, conflict := newPathTable(files)
+	if conflict {
+		return nil, nil, "", 0, false
+	}
+	if !table.clean {
+		table = nil
+	}
+	return files, table, block, end, true
 }
 
 // fastEntry parses one entry line (without its "\n") of the canonical form; it accepts only
@@ -177,39 +185,78 @@ const (
 	classURI = 1 << 1
 )
 
-// conflicting reports a uri listed twice with different hashes (an error
-// the generic path words; equal duplicates are accepted there too). An
-// open-addressing table of indices: a map[string]string of 7,900 entries
-// cost ~1 ms.
-func conflicting(files []TrustedFile) bool {
+// pathTable finds a fast-parsed trusted file by its host path: open
+// addressing over indices into the entries, hashed by the path after
+// "file:" (every fast-parsed uri has that prefix). Parsing builds it anyway,
+// to find a uri listed twice with different hashes (an error the generic
+// path words; equal duplicates are accepted there too): a
+// map[string]string of 7,900 entries cost ~1 ms there, and nacre run's
+// trusted set, a map by host path of 7,900 entries built from the parsed
+// list, another ~1.4 ms on its start-up's critical path (Manifest.TrustedSum
+// replaces it).
+type pathTable struct {
+	seed  maphash.Seed
+	slots []int32 // index+1 into the entries; 0 is empty
+	n     int     // distinct paths
+	clean bool    // every path is absolute and clean: HostPath(uri) is the path itself
+}
+
+// newPathTable builds the table of files and reports a uri listed twice
+// with different hashes.
+func newPathTable(files []TrustedFile) (t *pathTable, conflict bool) {
 	size := 1
 	for size < 2*len(files) {
 		size <<= 1
 	}
-	table := make([]int32, size) // index+1 into files; 0 is empty
-	seed := maphash.MakeSeed()
+	t = &pathTable{seed: maphash.MakeSeed(), slots: make([]int32, size), clean: true}
+	mask := uint64(size - 1)
 	for i, tf := range files {
-		for h := maphash.String(seed, tf.URI) & uint64(size-1); ; h = (h + 1) & uint64(size-1) {
-			j := table[h]
+		p := tf.URI[len("file:"):]
+		if t.clean && !isCleanAbs(p) {
+			t.clean = false
+		}
+		for h := maphash.String(t.seed, p) & mask; ; h = (h + 1) & mask {
+			j := t.slots[h]
 			if j == 0 {
-				table[h] = int32(i + 1)
+				t.slots[h] = int32(i + 1)
+				t.n++
 				break
 			}
 			if prev := files[j-1]; prev.URI == tf.URI {
 				if prev.SHA256 != tf.SHA256 {
-					return true
+					return nil, true
 				}
 				break
 			}
 		}
 	}
-	return false
+	return t, false
+}
+
+// find returns the index in files of the entry with host path p. An entry is
+// returned only if its uri is exactly "file:"+p, whatever files holds now.
+func (t *pathTable) find(files []TrustedFile, p string) (int, bool) {
+	mask := uint64(len(t.slots) - 1)
+	for h := maphash.String(t.seed, p) & mask; ; h = (h + 1) & mask {
+		j := int(t.slots[h]) - 1
+		if j < 0 {
+			return 0, false // the table is at most half full: an empty slot ends every probe
+		}
+		if j < len(files) {
+			if u := files[j].URI; len(u) == len("file:")+len(p) && u[len("file:"):] == p && strings.HasPrefix(u, "file:") {
+				return j, true
+			}
+		}
+	}
 }
 
 // lazyTrusted stands in the tree for a fast-parsed sgx.trusted_files until
 // someone looks at the tree itself (Tree, Marshal): nacre run never does,
 // and building a map per entry is most of what the fast path saves.
-type lazyTrusted struct{ files []TrustedFile }
+type lazyTrusted struct {
+	files []TrustedFile
+	table *pathTable // nil unless every path is clean and absolute
+}
 
 // materializeMu serializes materialize: Tree was safe to call from several
 // goroutines when it only read.

@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"encoding/hex"
 	"fmt"
 	"maps"
 	"reflect"
@@ -38,10 +39,14 @@ func parseBoth(t *testing.T, data []byte) (m *Manifest, usedFast bool) {
 	if !sameValue(fast.Tree(), slow.Tree()) {
 		t.Fatalf("trees differ:\n%s", data)
 	}
+	checkTrustedSums(t, fast)
 	fast.lines, slow.lines = nil, nil
+	table := fast.trustedTable
+	fast.trustedTable = nil // the generic path builds none
 	if !reflect.DeepEqual(fast, slow) {
 		t.Fatalf("typed views differ:\nfast:    %+v\ngeneric: %+v", fast, slow)
 	}
+	fast.trustedTable = table
 	return fast, usedFast
 }
 
@@ -126,4 +131,76 @@ func FuzzParseFastEntries(f *testing.F) {
 		doc := "libos.entrypoint = \"/a\"\nsgx.trusted_files = [\n" + fpEntry(uri1, sum1) + fpEntry(uri2, sum2) + "]\n" + after
 		parseBoth(t, []byte(doc))
 	})
+}
+
+// checkTrustedSums checks m.TrustedSums against the map by host path that
+// nacre run would otherwise build from m.TrustedFiles.
+func checkTrustedSums(t *testing.T, m *Manifest) {
+	t.Helper()
+	lookup, n, ok := m.TrustedSums()
+	if !ok {
+		return
+	}
+	want := map[string][32]byte{}
+	for _, tf := range m.TrustedFiles {
+		host, err := HostPath(tf.URI)
+		if err != nil || host != strings.TrimPrefix(tf.URI, "file:") {
+			t.Fatalf("TrustedSums offered for %s (host path %q, %v)", tf.URI, host, err)
+		}
+		var sum [32]byte
+		if _, err := hex.Decode(sum[:], []byte(tf.SHA256)); err != nil {
+			t.Fatalf("TrustedSums offered for %s with sha256 %q", tf.URI, tf.SHA256)
+		}
+		want[host] = sum
+	}
+	if n != len(want) {
+		t.Fatalf("TrustedSums counts %d paths, want %d", n, len(want))
+	}
+	for host, sum := range want {
+		if got, ok := lookup(host); !ok || got != sum {
+			t.Fatalf("TrustedSums(%q) = %x, %t; want %x", host, got, ok, sum)
+		}
+		for _, other := range []string{host + "x", host + "/", "/" + host, host[:len(host)-1]} {
+			if _, listed := want[other]; !listed {
+				if _, ok := lookup(other); ok {
+					t.Fatalf("TrustedSums finds unlisted %q", other)
+				}
+			}
+		}
+	}
+}
+
+// TrustedSums is offered for the canonical form of clean absolute paths
+// only, and goes away with the list it indexes.
+func TestTrustedSums(t *testing.T) {
+	clean := "sgx.trusted_files = [\n" + fpEntry("file:/a/b", fpSum) + fpEntry("file:/c", strings.Repeat("f", 64)) + fpEntry("file:/a/b", fpSum) + "]\n"
+	m, fast := parseBoth(t, []byte("libos.entrypoint = \"/a\"\n"+clean))
+	if !fast {
+		t.Fatal("canonical block not fast-parsed")
+	}
+	lookup, n, ok := m.TrustedSums()
+	if !ok || n != 2 {
+		t.Fatalf("TrustedSums = %d, %t; want 2 paths", n, ok)
+	}
+	if sum, ok := lookup("/c"); !ok || sum[0] != 0xff || sum[31] != 0xff {
+		t.Errorf("lookup(/c) = %x, %t", sum, ok)
+	}
+	if _, ok := lookup("file:/c"); ok {
+		t.Error("lookup by uri instead of host path found an entry")
+	}
+
+	relative := "sgx.trusted_files = [\n" + fpEntry("file:a/b", fpSum) + "]\n"
+	if m, fast := parseBoth(t, []byte("libos.entrypoint = \"/a\"\n"+relative)); !fast {
+		t.Fatal("relative block not fast-parsed")
+	} else if _, _, ok := m.TrustedSums(); ok {
+		t.Error("TrustedSums offered for a relative path (its host path depends on the working directory)")
+	}
+
+	m.TrustedFiles = nil
+	if err := m.ExpandTrustedFiles(ExpandOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := m.TrustedSums(); ok {
+		t.Error("TrustedSums still offered after ExpandTrustedFiles replaced the list")
+	}
 }

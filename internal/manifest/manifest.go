@@ -39,6 +39,11 @@ type Manifest struct {
 
 	tree  map[string]any
 	lines *positions // key lines, computed on first use (see positions.go)
+
+	// trustedTable indexes TrustedFiles by host path when the fast parse
+	// read them (fastparse.go); nil otherwise, and once ExpandTrustedFiles
+	// replaced them.
+	trustedTable *pathTable
 }
 
 // Loader is the typed view of loader.*.

@@ -332,6 +332,7 @@ func isSHA256(s string) bool {
 func checkTrustedFiles(v *validator, key string, val any) {
 	if lt, ok := val.(*lazyTrusted); ok { // checked by parseFast
 		v.m.TrustedFiles = slices.Clone(lt.files)
+		v.m.trustedTable = lt.table // indices into lt.files, the same in the clone
 		return
 	}
 	if _, ok := val.(map[string]any); ok {

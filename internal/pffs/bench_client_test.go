@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -141,23 +142,35 @@ func (c *benchClient) op(op, p string, n int) error {
 	return fmt.Errorf("unknown op %q", op)
 }
 
-// seqWrite writes a size-byte file at p in 1 MiB calls and fsyncs it.
+// seqWrite writes a size-byte file at p in 1 MiB calls and fsyncs it. With
+// PFFS_BENCH_TIMES set it prints how long the O_TRUNC open, the write(2)
+// loop (the application filling FUSE's page cache, throttled by the bdi's
+// dirty limit while the server writes back), the fsync (the rest of the
+// writeback) and the close took.
 func seqWrite(p string, size int) error {
+	t0 := time.Now()
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
 	buf := make([]byte, 1<<20)
+	t1 := time.Now()
 	for off := 0; off < size; off += len(buf) {
 		if _, err := f.Write(buf); err != nil {
 			return err
 		}
 	}
+	t2 := time.Now()
 	if err := f.Sync(); err != nil {
 		return err
 	}
-	return f.Close()
+	t3 := time.Now()
+	err = f.Close()
+	if os.Getenv("PFFS_BENCH_TIMES") != "" {
+		fmt.Fprintf(os.Stderr, "seqwrite: open %v write %v fsync %v close %v\n", t1.Sub(t0), t2.Sub(t1), t3.Sub(t2), time.Since(t3))
+	}
+	return err
 }
 
 // seqRead reads the file at p in 1 MiB calls, dropping its page cache

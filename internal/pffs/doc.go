@@ -134,57 +134,66 @@
 //     several in flight); the kernel's default of 128 KiB gives one
 //     128 KiB READ at a time. Only host root can raise it.
 //
-// Benchmarks: BenchmarkMount* and BenchmarkPlain* (need root; the test
-// mount raises the readahead as nacre's sandbox should; set
-// PFFS_BENCH_DIR=/dev/shm to leave the disk out) against the AES-GCM limit
-// of internal/pf's BenchmarkAESGCM, or bench/pf.sh, which serves the mount
-// with GOMAXPROCS=4 as nacre run does. The I/O is done by a client process
-// (the test binary re-executed, bench_client_test.go), as the application
-// is a separate process under nacre run and the first trap below forbids
-// using the mount from the serving process (PFFS_BENCH_INPROCESS=1 runs
-// it in-process, to compare: no difference measured within the noise).
+// Benchmarks: BenchmarkMount*, BenchmarkPlain* and BenchmarkLoopback*
+// (need root; the test mount raises the readahead as nacre's sandbox
+// should; set PFFS_BENCH_DIR=/dev/shm to leave the disk out) against the
+// AES-GCM limit of internal/pf's BenchmarkAESGCM, or bench/pf.sh, which
+// serves the mount with GOMAXPROCS=4 as nacre run does. Loopback is
+// go-fuse's loopback filesystem mounted with this server's options: FUSE
+// with the same copies but no cryptography, the ceiling for any encrypted
+// FUSE mount on the machine. The I/O is done by a client process (the test
+// binary re-executed, bench_client_test.go), as the application is a
+// separate process under nacre run and the first trap below forbids using
+// the mount from the serving process (PFFS_BENCH_INPROCESS=1 runs it
+// in-process, to compare: no difference measured within the noise;
+// PFFS_BENCH_TIMES=1 prints each sequential write's phases).
 //
-// Where the time goes (perf and Go traces, 64 MiB in 1 MiB calls, host dir
-// on /dev/shm, two vCPUs): a sequential write costs ~120-150 ms of CPU per
-// 64 MiB in all (a plain tmpfs write of the same file ~40 ms), of which
-// the application's write(2) into the FUSE page cache (and the O_TRUNC
-// dropping it) ~30%, the kernel's copy of each WRITE to the server ~14%,
-// sealing ~18% (a GCM key schedule and a 4 KiB seal per node), the host
-// pwritev ~13%, replies and writeback bookkeeping ~5%, Go allocation and
-// scheduling the rest (a copy of each WRITE into the batch, ~5%, is gone
-// with WriteAtSplit). Most of a pass is its fsync: the
-// application fills the FUSE bdi's dirty limit (48 MiB, strictlimit) in a
-// few ms and then waits for the server (a smaller limit, tried through the
-// bdi's max_bytes, only throttles it more: 2-16 MiB gave 220-540 MB/s
-// against ~590). A sequential read costs ~95 ms: the application's copy
-// out of the page cache and the kernel's readahead allocation ~28%, the
-// reply copy ~13%, the host preadv ~12%, opening (GCM) ~22%. Every step
-// is a copy or the cipher; with two CPUs shared by client, kernel and
-// server the best case is about half those totals (write ~900 MB/s, read
-// ~1300 MB/s on an idle machine), so the goal of 50% of the single-core
-// AES-GCM limit (~1200-1500 MB/s here) is out of reach for writes on this
-// machine and at its edge for reads.
+// Where the time goes (2026-11-24, perf -a and time(1) over 20-30 passes of
+// 64 MiB in 1 MiB calls, host dir on /dev/shm, two vCPUs). A sequential
+// write costs ~130 ms of CPU per pass: the server ~90 (AES-GCM 20, the
+// per-node key schedule and GCM setup with its two allocations ~9 plus
+// ~5 of GC and malloc, the kernel's copy of each WRITE to the server 17,
+// the host pwritev 15, WRITE replies ending the writeback of 256 page-cache
+// folios each 7, pf bookkeeping ~6), the client ~38 (write(2) into the
+// page cache, 4 KiB folios: FUSE gets no large folios on this kernel, with
+// or without writeback caching; the O_TRUNC drop of the old pages).
+// Phases: the write(2) loop ~52 ms (server 49%, client 34%, idle 11% of
+// the two CPUs), fsync ~28 ms (server 84%), open and close ~7 ms. The
+// bdi's strictlimit does not cost throughput: with strict_limit=0 and
+// max_ratio=50 the loop takes 25 ms but the fsync 50-70 (it does nearly
+// all of the writeback: without the strict limit the kernel starts
+// background writeback only past the global threshold, GBs here, so the
+// loop no longer overlaps the server), the same total on /dev/shm and 3
+// of 3 rounds slower on disk; a smaller max_bytes throttles more (220-540
+// MB/s). A
+// sequential read costs ~90 ms: the server ~62 (loopback's ~30 plus
+// decryption ~28, a third of it the per-node GCM setup), the client ~29;
+// ~17% of both CPUs is idle, as with loopback (FUSE round trips).
 //
-// Measured (2026-11, the shared two-vCPU machine at load average ~2.1,
-// bench/pf.sh with the old and the new code alternated, both with this
-// harness, medians of 5 runs of 3 passes, MB/s): sequential write 429 ->
-// 514 on disk and 452 -> 593 on /dev/shm, sequential read 784 -> 861 on
-// disk and 787 -> 939 on /dev/shm, against a single-core AES-GCM seal
-// limit of ~1800-3200 MB/s in the same runs (medians 1900-2800), so
-// writes reach ~20-30% and reads ~30-48% of it; 4 KiB random reads and
-// writes unchanged (28-36 and 31-39 MB/s, 2000 operations, an fsync every
-// 256 writes). The plain directory did ~1050 (write) and ~1000-1200
-// (read) on disk, ~1600 and ~3900 on /dev/shm. The changes: up to three
-// seal batches in flight with their host writes in order (was one), each
-// sealed by its WRITE's handler from the request buffer (no copy; ~+6% on
-// /dev/shm), the host file's blocks kept across an O_TRUNC for the
-// rewrite, a READ's partial edge node no longer pulling the rest of its
-// MHT span through the cache, batch buffers pooled across opens. Tried
-// and dropped: combining queued WRITEs in one goroutine (slower: the
-// combining WRITE's own reply waits), yielding after waking the next
-// WRITE, 2 or 6 batches in flight, 4 MiB WRITEs (fs.fuse.max_pages_limit
-// raised; slower), an 8 or 16 MiB readahead window, decrypting a READ on
-// one core, one unlocked section per READ instead of one per MHT span.
+// So the goal of 50% of the single-core AES-GCM limit is out of reach on
+// this machine for any FUSE server: measured (median of five short runs)
+// the limit is 3,500-3,770 MB/s, loopback reaches 666-921 MB/s writing and
+// 1,369-1,761 reading (18-25% and 39-47% of it), the encrypted mount
+// 654-842 (18-23%) and 1,137-1,288 (31-36%): 0.89-1.17x loopback writing
+// (loopback frees and reallocates the host blocks at each O_TRUNC, this
+// server keeps them) and 0.66-0.83x reading. Faster per-node sealing
+// would raise the limit by as much as the mount (the limit is pf's own
+// sealing), and the stdlib offers no way around a key schedule, a GHASH
+// table and two allocations per key.
+//
+// Tried and dropped (A/B, same minute, medians): bdi knobs (above); GOGC
+// 400 and GOMAXPROCS 2 for the server (no consistent change); at most two
+// sealing/opening workers per batch instead of GOMAXPROCS (reads +1-3%,
+// writes -5%, within the noise); earlier: combining queued WRITEs in one
+// goroutine (the combining WRITE's own reply waits), yielding after waking
+// the next WRITE, 2 or 6 batches in flight (3 kept), 4 MiB WRITEs
+// (fs.fuse.max_pages_limit raised; slower), an 8 or 16 MiB readahead
+// window, decrypting a READ on one core, one unlocked section per READ
+// instead of one per MHT span. Kept from earlier rounds: up to three seal
+// batches in flight with their host writes in order, each sealed by its
+// WRITE's handler from the request buffer (no copy), the host file's
+// blocks kept across an O_TRUNC, a READ's partial edge node not pulling
+// its MHT span through the cache, batch buffers pooled across opens.
 //
 // # Traps
 //

@@ -139,7 +139,8 @@ type Mount struct {
 	Binds []string `json:"binds,omitempty"`
 	// ReadaheadKB, for a MountFUSE mount, is the readahead window asked for
 	// its backing device (host root only; 0 keeps the kernel's 128 KiB).
-	ReadaheadKB int `json:"-"`
+	// The child sees it too: such mounts are mounted one at a time.
+	ReadaheadKB int `json:"readahead_kb,omitempty"`
 	// Transient, for a MountFUSE mount: its server keeps nothing that must
 	// be saved after the application ends (see Config.RootTransient). An
 	// encrypted mount is not: it must see every RELEASE and FLUSH.

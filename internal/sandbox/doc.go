@@ -12,8 +12,11 @@
 //     mapIDs: uid_map, setgroups deny, gid_map; one id each, which an
 //     unprivileged user may do) and sends the configuration over an
 //     inherited socket (sync.go draws the protocol). If the root is FUSE it serves it from here, outside the
-//     namespaces and outside seccomp.
-//   - PID 1 (init.go, rootfs.go) builds the view and pivots into it. On a
+//     namespaces and outside seccomp. The child is started with vfork
+//     semantics (proc.go, run.go), without os/exec.
+//   - PID 1 (init.go, rootfs.go) builds the view and pivots into it; /proc
+//     and /dev (with /dev/attestation) are built in its staging area while
+//     nacre has not answered the FUSE root yet, and moved in. On a
 //     locked thread it then sets the application's rlimits, drops
 //     capabilities (caps.go), sets no_new_privs and installs the seccomp
 //     filter (seccomp.go), and forks and execs the application from that
@@ -57,4 +60,10 @@
 //  6. Rootless needs read-write access to /dev/fuse for a FUSE root. Only a
 //     nacre with CAP_SYS_RESOURCE (host root, usually) can give the sandbox
 //     a hard rlimit above its own.
+//
+// # Tracing
+//
+// NACRE_TRACE=1 makes nacre and PID 1 print timestamped start-up and exit
+// steps on stderr (trace.go), to see where nacre run's fixed cost goes
+// (bench/README.md).
 package sandbox

@@ -89,6 +89,14 @@ func appSetup(cfg *childConfig) (int, error) {
 			return -1, stepErr("set %s to %d (hard limit %d; raising it needs CAP_SYS_RESOURCE on the host): %w", rl.name, rl.value, old.Max, err)
 		}
 	}
+	if cfg.DisableASLR {
+		// The personality belongs to the thread and is inherited across
+		// fork and exec, so it is set on this one (the goroutines of PID 1
+		// may run on threads that were started before any other call).
+		if err := linux.DisableASLR(); err != nil {
+			return -1, stepErr("disable ASLR: %w", err)
+		}
+	}
 	// The bounding set must shrink while CAP_SETPCAP is still effective.
 	if err := dropCapsBounding(); err != nil {
 		return -1, stepErr("%w", err)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -123,5 +124,47 @@ func TestDisableASLR(t *testing.T) {
 		if got, want := strings.TrimSpace(out) == "00040000", disable; got != want {
 			t.Errorf("DisableASLR=%t: personality %q", disable, out)
 		}
+	}
+}
+
+// TestFUSERootServedLast: a FUSE root that nacre answers only after a mount
+// under /dev was served (as the shield's root waits for its trusted set
+// while /dev/attestation is served) still starts, with both mounts in
+// place. Before PID 1 staged /dev meanwhile, this order deadlocked: it
+// waited for the root before mounting anything else.
+func TestFUSERootServedLast(t *testing.T) {
+	skipUnlessSandbox(t)
+	skipUnlessFUSE(t)
+	attest := t.TempDir()
+	os.WriteFile(attest+"/attestation_type", []byte("sim\n"), 0o644)
+	cfg := baseConfig(t, "/bin/sh", "-c", "cat /etc-marker /dev/attestation/attestation_type")
+	dir := cfg.RootDir
+	cfg.RootDir = ""
+	devServed := make(chan struct{})
+	serveDev := loopbackServer(attest)
+	cfg.Mounts = append(cfg.Mounts, Mount{Kind: MountFUSE, Path: "/dev/attestation", Name: "attestation",
+		Serve: func(f *os.File) (*fuse.Server, error) {
+			defer close(devServed)
+			return serveDev(f)
+		}})
+	serveRoot := loopbackServer(dir)
+	var order string
+	cfg.ServeRoot = func(f *os.File) (*fuse.Server, error) {
+		// A guard against hanging the test run, not a timed assertion:
+		// the order is what is checked.
+		select {
+		case <-devServed:
+			order = "dev first"
+		case <-time.After(20 * time.Second):
+			order = "root first"
+		}
+		return serveRoot(f)
+	}
+	out, errOut, code, err := run(t, cfg)
+	if err != nil || code != 0 {
+		t.Fatalf("Run = %d, %v; stderr %q", code, err, errOut)
+	}
+	if order != "dev first" || out != "root file\nsim\n" {
+		t.Errorf("order %q, output %q", order, out)
 	}
 }

@@ -35,51 +35,79 @@ func (p *parentConn) send(m message, fds ...int) error {
 	return p.c.send(m, fds...)
 }
 
-// initMain is PID 1 of the sandbox (stage 2); it never returns.
-func initMain() {
-	// Catch forwarded signals from the start: with no handler, the
-	// kernel drops them for a namespace's init, and Go's default for
-	// SIGTERM would end it.
-	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, forwardedSignals...)
-	// Descriptors that nacre inherited without close-on-exec (from a shell,
-	// a service manager, go test) must not reach the application.
-	if err := linux.CloseRangeOnExec(3); err != nil {
-		os.Exit(125)
+// fuseConn is PID 1's fuseLink: nacre answers msgFUSE with msgFUSEReady
+// carrying the same code (0 for the root, k for cfg.Mounts[k-1]) once it
+// serves that mount, in any order.
+type fuseConn struct {
+	p     *parentConn
+	ready map[int]bool // codes answered before they were waited for
+}
+
+func (f *fuseConn) send(index, fd int) error {
+	if err := f.p.send(message{Type: msgFUSE, Code: index + 1}, fd); err != nil {
+		return stepErr("pass /dev/fuse to nacre: %w", err)
 	}
-	p := &parentConn{c: conn{fd: 3}}
-	m, _, err := p.c.recv()
-	if err != nil || m.Type != msgConfig || m.Config == nil {
-		os.Exit(125)
-	}
-	cfg := m.Config
-	fail := func(err error) {
-		_ = p.send(message{Type: msgError, Error: err.Error()})
-		os.Exit(125)
-	}
-	if cfg.DisableASLR {
-		// The personality is inherited across fork and exec.
-		if err := linux.DisableASLR(); err != nil {
-			fail(stepErr("disable ASLR: %w", err))
-		}
-	}
-	err = setupRoot(cfg, func(index, fd int) error {
-		// Code 0 is the root; k > 0 is cfg.Mounts[k-1].
-		if err := p.send(message{Type: msgFUSE, Code: index + 1}, fd); err != nil {
-			return stepErr("pass /dev/fuse to nacre: %w", err)
-		}
-		m, _, err := p.c.recv()
+	return nil
+}
+
+func (f *fuseConn) wait(index int) error {
+	code := index + 1
+	for !f.ready[code] {
+		m, _, err := f.p.c.recv()
 		if err != nil {
 			return stepErr("wait for the FUSE server: %w", err)
 		}
 		if m.Type != msgFUSEReady {
 			return stepErr("wait for the FUSE server: unexpected %q", m.Type)
 		}
-		return nil
-	})
+		f.ready[m.Code] = true
+	}
+	delete(f.ready, code)
+	return nil
+}
+
+// initMain is PID 1 of the sandbox (stage 2); it never returns.
+func initMain() {
+	// Catch forwarded signals: with no handler, the kernel drops them for
+	// a namespace's init, and Go's default for SIGTERM would end it.
+	// signal.Notify costs a round trip to the runtime's signal-mask thread
+	// per signal (~0.5-0.9 ms for the seven while nacre verifies the
+	// manifest on the other CPU), so it runs beside the setup and the
+	// application starts only once it is done. A signal nacre forwards
+	// before then ends PID 1 and so the start, as it would have ended
+	// nacre itself a moment earlier.
+	sigs := make(chan os.Signal, 16)
+	notified := make(chan struct{})
+	go func() {
+		signal.Notify(sigs, forwardedSignals...)
+		close(notified)
+	}()
+	// Descriptors that nacre inherited without close-on-exec (from a shell,
+	// a service manager, go test) must not reach the application.
+	if err := linux.CloseRangeOnExec(3); err != nil {
+		os.Exit(125)
+	}
+	p := &parentConn{c: conn{fd: 3}}
+	primeJSONUnlessReadable(3)
+	m, _, err := p.c.recv()
+	if err != nil || m.Type != msgConfig || m.Config == nil {
+		os.Exit(125)
+	}
+	cfg := m.Config
+	Trace("child config")
+	if !cfg.DisallowSubprocesses { // else stage 3 applies it (exec.go)
+		prebuildSeccomp(cfg.DisallowSubprocesses, cfg.LogDenied)
+	}
+	fail := func(err error) {
+		_ = p.send(message{Type: msgError, Error: err.Error()})
+		os.Exit(125)
+	}
+	err = setupRoot(cfg, &fuseConn{p: p, ready: map[int]bool{}})
 	if err != nil {
 		fail(err)
 	}
+	Trace("child root set up")
+	<-notified
 	// The application must not read PID 1's memory or descriptors.
 	if err := linux.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		fail(stepErr("set PID 1 non-dumpable: %w", err))
@@ -107,6 +135,7 @@ func initMain() {
 			_ = p.send(message{Type: msgDenied, Syscall: name, Pid: pid})
 		})
 	}
+	Trace("child app forked")
 	if err := p.send(message{Type: msgStarted, Pid: app}); err != nil {
 		killAll()
 		<-reaped
@@ -131,6 +160,7 @@ func initMain() {
 		}()
 	}
 	code := <-reaped
+	Trace("child reaped")
 	_ = p.send(message{Type: msgExit, Code: code})
 	os.Exit(code)
 }
@@ -151,6 +181,7 @@ func startDirect(cfg *childConfig) (pid, listener int, err error) {
 			ch <- result{err: err}
 			return
 		}
+		Trace("child seccomp")
 		// os/exec reports a failed chdir and a failed exec alike.
 		dir := appDir(cfg)
 		if fd, err := linux.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {

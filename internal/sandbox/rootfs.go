@@ -24,6 +24,11 @@ const (
 	// root (encrypted fs.root): only its Binds subtrees reach the view, and
 	// it is detached with the old root after pivot_root.
 	viewDir = "/tmp/view"
+	// procStage and devStage are where /proc and /dev are built while
+	// nacre has not answered the FUSE root yet; they are then moved into
+	// the view (setupRoot).
+	procStage = "/tmp/proc"
+	devStage  = "/tmp/dev"
 )
 
 // hostDevices are bound from the host into the sandbox's /dev; tty is
@@ -40,12 +45,77 @@ func stepErr(format string, a ...any) error {
 	return fmt.Errorf("sandbox: "+format, a...)
 }
 
+// fuseLink passes mounted /dev/fuse descriptors to nacre: send hands one
+// over, wait returns once nacre serves it (index -1 for a FUSE root, else
+// the index in cfg.Mounts of a MountFUSE mount).
+type fuseLink interface {
+	send(index, fd int) error
+	wait(index int) error
+}
+
 // rootfs holds the descriptors of one setup.
 type rootfs struct {
-	fuse func(index, fd int) error
+	fuse fuseLink
 	cfg  *childConfig
 	fds  []int // closed by close()
 	root int   // O_PATH of the new root, after it is mounted
+	dev  int   // O_PATH of the staged /dev tmpfs while /dev/... mounts go there, else 0
+	// sent holds the indices of MountFUSE mounts under /dev already
+	// mounted and handed to nacre, whose readiness mount still awaits.
+	sent map[int]bool
+	// resolved holds mount points resolveAll opened ahead (tracked fds).
+	resolved map[string]int
+}
+
+// resolveAll starts opening the mount points paths of the view (in r.root)
+// at once, on goroutines; collect, called from setupRoot's goroutine before
+// the first mount on the view, hands them to target. The result is what
+// target would find after the mounts before it, since nothing is opened
+// ahead when a path lies under another, and a path through a symlink
+// (which could lead into another mount) is left to target; so are
+// failures, for it to report.
+func (r *rootfs) resolveAll(paths []string) (collect func()) {
+	for _, a := range paths {
+		for _, b := range paths {
+			if a != b && (a == "/" || strings.HasPrefix(b, a+"/")) {
+				return func() {}
+			}
+		}
+	}
+	seen := map[string]bool{}
+	for _, p := range paths {
+		if seen[p] {
+			return func() {} // the same mount point twice: each mount sees the one before
+		}
+		seen[p] = true
+	}
+	type opened struct {
+		p  string
+		fd int
+	}
+	ch := make(chan opened, len(paths))
+	root := r.root
+	for _, p := range paths {
+		go func() {
+			how := unix.OpenHow{
+				Flags:   unix.O_PATH | unix.O_CLOEXEC,
+				Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_SYMLINKS,
+			}
+			fd, err := linux.Openat2(root, strings.TrimPrefix(p, "/"), &how)
+			if err != nil {
+				fd = -1
+			}
+			ch <- opened{p, fd}
+		}()
+	}
+	return func() {
+		r.resolved = make(map[string]int, len(paths))
+		for range paths {
+			if o := <-ch; o.fd >= 0 {
+				r.resolved[o.p] = r.track(o.fd)
+			}
+		}
+	}
 }
 
 func (r *rootfs) track(fd int) int { r.fds = append(r.fds, fd); return fd }
@@ -57,10 +127,15 @@ func (r *rootfs) close() {
 	r.fds = nil
 }
 
-// setupRoot builds the whole view and pivots into it. fuse sends a mounted
-// /dev/fuse fd to the parent and waits until it serves: index -1 for a FUSE
-// root, else the index in cfg.Mounts of a MountFUSE mount.
-func setupRoot(cfg *childConfig, fuse func(index, fd int) error) error {
+// setupRoot builds the whole view and pivots into it.
+//
+// A FUSE root is answered by nacre only once its trusted set is built, on
+// the start-up's critical path; /proc and /dev (with the mounts under
+// /dev, such as /dev/attestation) need nothing from it, so they are built
+// in the staging area meanwhile and moved into the view once the root
+// serves (the moves and the mounts on the root resolve their mount points
+// through it).
+func setupRoot(cfg *childConfig, fuse fuseLink) error {
 	r := &rootfs{cfg: cfg, fuse: fuse}
 	defer r.close()
 	if err := linux.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
@@ -114,11 +189,12 @@ func setupRoot(cfg *childConfig, fuse func(index, fd int) error) error {
 	if err := linux.Mount("nacre", stagingDir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=700,size=16k"); err != nil {
 		return stepErr("mount staging tmpfs on %s: %w", stagingDir, unwrapPath(err))
 	}
-	for _, d := range []string{newRootDir, rootDir} {
+	for _, d := range []string{newRootDir, rootDir, procStage, devStage} {
 		if err := linux.Mkdirat(unix.AT_FDCWD, d, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
 			return stepErr("create %s: %w", d, unwrapPath(err))
 		}
 	}
+	rootServed := true
 	if cfg.RootDir != "" {
 		if err := linux.Mount(fdPath(rootSrc), rootDir, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 			return stepErr("bind root directory %s: %w", cfg.RootDir, unwrapPath(err))
@@ -137,9 +213,54 @@ func setupRoot(cfg *childConfig, fuse func(index, fd int) error) error {
 			_ = linux.Close(fd)
 			return stepErr("mount FUSE root: %w", unwrapPath(err))
 		}
-		err = fuse(-1, fd)
+		err = fuse.send(-1, fd)
 		_ = linux.Close(fd)
 		if err != nil {
+			return err
+		}
+		rootServed = false
+	}
+
+	// The mount points on the root: /proc, /dev and the mounts not under
+	// /dev. Their lookups start now, on goroutines: those on a FUSE root
+	// wait in the kernel until nacre answers INIT, and then take a round
+	// trip each (the first also fetches the root's attributes), while
+	// /proc and /dev are built here.
+	points := []string{"/proc", "/dev"}
+	for i, m := range cfg.Mounts {
+		if !(i == 0 && fuseRoot || strings.HasPrefix(m.Path, "/dev/")) {
+			points = append(points, m.Path)
+		}
+	}
+	collect := func() {}
+	if !fuseRoot { // else the root is mounted below, once its server is ready
+		root, err := linux.Open(newRootDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return stepErr("open new root: %w", unwrapPath(err))
+		}
+		r.root = r.track(root)
+		collect = r.resolveAll(points)
+	}
+
+	// /proc and /dev, in the staging area.
+	if err := linux.Mount("proc", procStage, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return stepErr("mount proc on /proc: %w", unwrapPath(err))
+	}
+	if err := r.mountDev(devSrc); err != nil {
+		return err
+	}
+	for i, m := range cfg.Mounts {
+		if strings.HasPrefix(m.Path, "/dev/") && !(i == 0 && fuseRoot) {
+			if err := r.mount(i, m, bindSrc[i]); err != nil {
+				return err
+			}
+		}
+	}
+	r.dev = 0
+	Trace("child staged /proc and /dev")
+
+	if !rootServed {
+		if err := fuse.wait(-1); err != nil {
 			return err
 		}
 	}
@@ -147,45 +268,37 @@ func setupRoot(cfg *childConfig, fuse func(index, fd int) error) error {
 		if err := r.mountFUSE(0, newRootDir, "/", cfg.Mounts[0].Name); err != nil {
 			return err
 		}
-	}
-	root, err := linux.Open(newRootDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return stepErr("open new root: %w", unwrapPath(err))
-	}
-	r.root = r.track(root)
-	if fuseRoot {
+		root, err := linux.Open(newRootDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return stepErr("open new root: %w", unwrapPath(err))
+		}
+		r.root = r.track(root)
 		if err := r.bindView(cfg.Mounts[0].Binds); err != nil {
 			return err
 		}
 	}
-
-	var devMounts []int // under /dev: mounted once /dev exists
+	collect()
 	for i, m := range cfg.Mounts {
-		if i == 0 && fuseRoot {
-			continue
-		}
-		if strings.HasPrefix(m.Path, "/dev/") {
-			devMounts = append(devMounts, i)
+		if i == 0 && fuseRoot || strings.HasPrefix(m.Path, "/dev/") {
 			continue
 		}
 		if err := r.mount(i, m, bindSrc[i]); err != nil {
 			return err
 		}
 	}
-	if err := r.mountProc(); err != nil {
-		return err
-	}
-	if err := r.mountDev(devSrc); err != nil {
-		return err
-	}
-	for _, i := range devMounts {
-		if err := r.mount(i, cfg.Mounts[i], bindSrc[i]); err != nil {
-			return err
+	for _, mv := range []struct{ from, to string }{{procStage, "/proc"}, {devStage, "/dev"}} {
+		tgt, err := r.target(mv.to)
+		if err != nil {
+			return stepErr("move %s into the view: mount point: %w", mv.to, err)
+		}
+		if err := linux.Mount(mv.from, fdPath(tgt), "", unix.MS_MOVE, ""); err != nil {
+			return stepErr("move %s into the view: %w", mv.to, unwrapPath(err))
 		}
 	}
 	if err := r.pivot(); err != nil {
 		return err
 	}
+	Trace("child pivot")
 	if cfg.Hostname != "" {
 		if err := linux.Sethostname(cfg.Hostname); err != nil {
 			return stepErr("set hostname %q: %w", cfg.Hostname, err)
@@ -196,12 +309,22 @@ func setupRoot(cfg *childConfig, fuse func(index, fd int) error) error {
 
 // target opens the mount point p (absolute, inside the view) without leaving
 // the view.
+// While the staged /dev is being built (r.dev), paths under /dev/ resolve
+// in it. A mount point resolveAll opened is taken from there, once.
 func (r *rootfs) target(p string) (int, error) {
+	if fd, ok := r.resolved[p]; ok {
+		delete(r.resolved, p)
+		return fd, nil
+	}
 	how := unix.OpenHow{
 		Flags:   unix.O_PATH | unix.O_CLOEXEC,
 		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
 	}
-	fd, err := linux.Openat2(r.root, strings.TrimPrefix(p, "/"), &how)
+	root, rel := r.root, strings.TrimPrefix(p, "/")
+	if sub, ok := strings.CutPrefix(p, "/dev/"); ok && r.dev > 0 {
+		root, rel = r.dev, sub
+	}
+	fd, err := linux.Openat2(root, rel, &how)
 	if err != nil {
 		return -1, unwrapPath(err)
 	}
@@ -234,6 +357,9 @@ func remount(p string, flags uintptr) error {
 }
 
 func (r *rootfs) mount(index int, m Mount, src int) error {
+	if r.sent[index] { // a FUSE mount that mountDev mounted
+		return r.fuse.wait(index)
+	}
 	tgt, err := r.target(m.Path)
 	if err != nil {
 		return stepErr("mount %s on %s: mount point: %w", m.Kind, m.Path, err)
@@ -284,6 +410,14 @@ func (r *rootfs) mount(index int, m Mount, src int) error {
 // path the mount call accepts; p names it in messages) and waits until nacre
 // serves it.
 func (r *rootfs) mountFUSE(index int, target, p, name string) error {
+	if err := r.sendFUSE(index, target, p, name); err != nil {
+		return err
+	}
+	return r.fuse.wait(index)
+}
+
+// sendFUSE is mountFUSE without the wait.
+func (r *rootfs) sendFUSE(index int, target, p, name string) error {
 	fd, err := linux.Open("/dev/fuse", unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return stepErr("open /dev/fuse for %s: %w", p, unwrapPath(err))
@@ -294,7 +428,7 @@ func (r *rootfs) mountFUSE(index int, target, p, name string) error {
 		_ = linux.Close(fd)
 		return stepErr("mount FUSE filesystem on %s: %w", p, unwrapPath(err))
 	}
-	err = r.fuse(index, fd)
+	err = r.fuse.send(index, fd)
 	_ = linux.Close(fd)
 	return err
 }
@@ -338,34 +472,45 @@ func checkDevice(fd int, m Mount) error {
 	return nil
 }
 
-func (r *rootfs) mountProc() error {
-	tgt, err := r.target("/proc")
-	if err != nil {
-		return stepErr("mount proc on /proc: mount point: %w", err)
-	}
-	if err := linux.Mount("proc", fdPath(tgt), "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-		return stepErr("mount proc on /proc: %w", unwrapPath(err))
-	}
-	return nil
-}
-
-// mountDev builds a minimal /dev: a tmpfs with host device nodes bound onto
-// empty files, a fresh devpts instance, /dev/shm and the usual symlinks; then
-// makes the tmpfs itself read-only.
+// mountDev builds a minimal /dev at devStage: a tmpfs with host device
+// nodes bound onto empty files, a fresh devpts instance, /dev/shm and the
+// usual symlinks; then makes the tmpfs itself read-only. It leaves r.dev
+// set to it, for the mounts under /dev.
 func (r *rootfs) mountDev(devSrc []int) error {
-	tgt, err := r.target("/dev")
-	if err != nil {
-		return stepErr("mount tmpfs on /dev: mount point: %w", err)
-	}
 	const devFlags = unix.MS_NOSUID | unix.MS_NOEXEC
-	if err := linux.Mount("tmpfs", fdPath(tgt), "tmpfs", devFlags, "mode=755,size=64k"); err != nil {
+	if err := linux.Mount("tmpfs", devStage, "tmpfs", devFlags, "mode=755,size=64k"); err != nil {
 		return stepErr("mount tmpfs on /dev: %w", unwrapPath(err))
 	}
-	dev, err := r.target("/dev")
+	dev, err := linux.Open(devStage, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return stepErr("open /dev: %w", err)
+		return stepErr("open /dev: %w", unwrapPath(err))
 	}
+	r.dev = r.track(dev)
 	devPath := fdPath(dev)
+	// FUSE mounts under /dev (/dev/attestation) first, without waiting:
+	// nacre starts serving them while the rest of /dev is built. (Not
+	// those with a readahead to set: nacre finds their mount as the newest
+	// of its name, so they are mounted one at a time.)
+	for i, m := range r.cfg.Mounts {
+		name, ok := strings.CutPrefix(m.Path, "/dev/")
+		if !ok || m.Kind != MountFUSE || m.ReadaheadKB > 0 {
+			continue
+		}
+		if err := linux.Mkdirat(unix.AT_FDCWD, devPath+"/"+name, 0o755); err != nil {
+			return stepErr("create mount point %s: %w", m.Path, unwrapPath(err))
+		}
+		tgt, err := r.target(m.Path)
+		if err != nil {
+			return stepErr("mount %s on %s: mount point: %w", m.Kind, m.Path, err)
+		}
+		if err := r.sendFUSE(i, fdPath(tgt), m.Path, m.Name); err != nil {
+			return err
+		}
+		if r.sent == nil {
+			r.sent = map[int]bool{}
+		}
+		r.sent[i] = true
+	}
 	for i, d := range hostDevices {
 		if devSrc[i] < 0 {
 			continue
@@ -398,9 +543,9 @@ func (r *rootfs) mountDev(devSrc []int) error {
 			return stepErr("create /dev/%s: %w", name, unwrapPath(err))
 		}
 	}
-	for _, m := range r.cfg.Mounts {
+	for i, m := range r.cfg.Mounts {
 		name, ok := strings.CutPrefix(m.Path, "/dev/")
-		if !ok {
+		if !ok || r.sent[i] {
 			continue
 		}
 		if m.Kind == MountDevice {

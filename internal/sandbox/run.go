@@ -7,9 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -52,9 +52,29 @@ func Run(ctx context.Context, cfg Config) (exitCode int, err error) {
 // namespaces, its ids not mapped yet, blocked until RunChild sends its
 // configuration. It runs none of the application's code before that.
 type Child struct {
-	cmd   *exec.Cmd
+	proc  *childProc
 	sock  int // our end of the socket (fd 3 in the child)
 	taken bool
+
+	// ids: the id mapping, written once (MapIDs, RunChild or Abort).
+	ids struct {
+		once     sync.Once
+		uid, gid uint32
+		err      error
+	}
+}
+
+// MapIDs maps uid and gid in the child's user namespace (see mapIDs) ahead
+// of RunChild, which needs them mapped before the child gets its
+// configuration: the three writes under /proc take ~0.3 ms, which can run
+// beside the caller's other work once the manifest is verified. RunChild
+// then checks that cfg has the same ids. It may be called from any
+// goroutine, before RunChild or Abort; only the first call does anything.
+func (ch *Child) MapIDs(uid, gid uint32) {
+	ch.ids.once.Do(func() {
+		ch.ids.uid, ch.ids.gid = uid, gid
+		ch.ids.err = mapIDs(ch.proc.pid, uid, gid)
+	})
 }
 
 // Start starts a sandbox child before its configuration is known, so that
@@ -71,39 +91,38 @@ func Start(stdin, stdout, stderr *os.File) (*Child, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
-	childEnd := os.NewFile(uintptr(socks[1]), "sandbox-socket")
-	defer childEnd.Close()
-	cmd := &exec.Cmd{
-		Path:       "/proc/self/exe",
-		Args:       []string{"nacre", childArg},
-		Env:        []string{},
-		ExtraFiles: []*os.File{childEnd},
-		SysProcAttr: &syscall.SysProcAttr{
+	defer linux.Close(socks[1])
+	p, err := startChildProc("/proc/self/exe", []string{"nacre", childArg}, traceChildEnv(),
+		[]*os.File{stdin, stdout, stderr}, socks[1],
+		&syscall.SysProcAttr{
 			Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID |
-				syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS,
+				syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS | vforkFlags,
 			// No UidMappings/GidMappings: RunChild writes them (mapIDs)
 			// once the manifest is verified; the child waits for its
 			// config, which follows them.
 			AmbientCaps: caps, // see caps.go
 			Pdeathsig:   syscall.SIGKILL,
-		},
-	}
-	// A nil *os.File in an io.Reader field would not be nil.
-	if stdin != nil {
-		cmd.Stdin = stdin
-	}
-	if stdout != nil {
-		cmd.Stdout = stdout
-	}
-	if stderr != nil {
-		cmd.Stderr = stderr
-	}
-	if err := cmd.Start(); err != nil {
+		})
+	if err != nil {
 		linux.Close(socks[0])
 		return nil, fmt.Errorf("sandbox: start child in new namespaces: %w", err)
 	}
-	return &Child{cmd: cmd, sock: socks[0]}, nil
+	// Usually long before the config is encoded (the manifest is still
+	// being verified); a goroutine, so that RunChild never waits for it.
+	go primeJSON()
+	return &Child{proc: p, sock: socks[0]}, nil
 }
+
+// vforkFlags make the child's clone a vfork, as Go's fork/exec does by
+// itself without CLONE_NEWUSER: the child borrows nacre's memory until its
+// exec instead of copying its page tables, which also write-protected
+// every page nacre had touched, so that nacre then took a fault on each
+// as it went on writing (the fork was ~2 ms of the child's start while
+// nacre reads the manifest on the other CPU). Go avoids vfork with
+// CLONE_NEWUSER only because its child would wait, before exec, for the
+// parent to write UidMappings; the child here has none to wait for
+// (RunChild maps the ids after the exec).
+const vforkFlags = syscall.CLONE_VFORK | syscall.CLONE_VM
 
 // Abort kills a child that RunChild has not taken, waits for it and
 // releases it; the namespaces die with it. It does nothing otherwise.
@@ -112,8 +131,10 @@ func (ch *Child) Abort() {
 		return
 	}
 	ch.taken = true
-	_ = ch.cmd.Process.Kill()
-	_ = ch.cmd.Wait()
+	// A MapIDs in progress finishes first: the pid is ours until wait.
+	ch.ids.once.Do(func() { ch.ids.err = errors.New("sandbox: child aborted") })
+	ch.proc.kill()
+	_ = ch.proc.wait()
 	linux.Close(ch.sock)
 }
 
@@ -128,7 +149,29 @@ func RunChild(ctx context.Context, ch *Child, cfg Config) (exitCode int, err err
 		ch.Abort()
 		return -1, err
 	}
-	if err := mapIDs(ch.cmd.Process.Pid, cfg.UID, cfg.GID); err != nil {
+	// signal.Notify takes a round trip to the runtime's signal-mask thread
+	// per signal (~0.1 ms each with both CPUs busy, ~0.8 ms for the seven),
+	// so it runs beside the id mapping and the config send instead of
+	// before them. Until it is done a signal still has its default effect,
+	// as before RunChild: nacre dies and PID 1 with it (Pdeathsig). The
+	// application cannot have started before it is done: the loop below
+	// waits for it before it reads the child's messages.
+	sigs := make(chan os.Signal, 16)
+	notified := make(chan struct{})
+	go func() {
+		signal.Notify(sigs, forwardedSignals...)
+		close(notified)
+	}()
+	stopSignals := func() {
+		<-notified
+		signal.Stop(sigs)
+	}
+	ch.MapIDs(cfg.UID, cfg.GID)
+	if err := ch.ids.err; err != nil || ch.ids.uid != cfg.UID || ch.ids.gid != cfg.GID {
+		if err == nil {
+			err = fmt.Errorf("ids mapped as %d:%d, config wants %d:%d", ch.ids.uid, ch.ids.gid, cfg.UID, cfg.GID)
+		}
+		stopSignals()
 		ch.Abort()
 		return -1, fmt.Errorf("sandbox: %w", err)
 	}
@@ -137,11 +180,12 @@ func RunChild(ctx context.Context, ch *Child, cfg Config) (exitCode int, err err
 	if log == nil {
 		log = slog.Default()
 	}
-	cmd := ch.cmd
+	cmd := ch.proc
 	c, sockFile, err := pollable(ch.sock)
 	if err != nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		stopSignals()
+		cmd.kill()
+		_ = cmd.wait()
 		linux.Close(ch.sock)
 		return -1, err
 	}
@@ -165,12 +209,17 @@ func RunChild(ctx context.Context, ch *Child, cfg Config) (exitCode int, err err
 			}
 		}()
 	}
-	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, forwardedSignals...)
-	defer signal.Stop(sigs)
+	// On the quick path (below) the signals are released in the
+	// background: Stop is another round trip per signal, and nacre exits.
+	stopped := false
+	defer func() {
+		if !stopped {
+			stopSignals()
+		}
+	}()
 
-	log.Debug("sandbox: child started", "pid", cmd.Process.Pid)
-	preRaiseLimits(cmd.Process.Pid, cfg, log)
+	log.Debug("sandbox: child started", "pid", cmd.pid)
+	preRaiseLimits(cmd.pid, cfg, log)
 	// The child reads its config first thing. A config that fits in the
 	// socket's buffer is sent right here: from a new goroutine the send
 	// could wait for a free P, up to ~10 ms while the trusted set is built
@@ -182,12 +231,14 @@ func RunChild(ctx context.Context, ch *Child, cfg Config) (exitCode int, err err
 	} else {
 		sent <- c.sendFrame(frame)
 	}
+	Trace("config sent")
 
 	waited := make(chan error, 1)
-	go func() { waited <- waitExit(cmd) }()
+	go func() { waited <- cmd.wait() }()
 	msgs := make(chan received, 4)
 	go func() {
 		defer close(msgs)
+		<-notified // see sigs above
 		for {
 			m, fds, err := c.recv()
 			msgs <- received{m, fds, err}
@@ -206,8 +257,12 @@ func RunChild(ctx context.Context, ch *Child, cfg Config) (exitCode int, err err
 		childDone bool
 		quick     = cfg.transient()
 		done      = ctx.Done()
+		asked     = map[int]bool{} // msgFUSE codes seen
+		served    = make(chan servedFUSE, 1+len(cfg.Mounts))
+		serving   sync.WaitGroup // the serve goroutines
+		readahead sync.WaitGroup
 	)
-	kill := func() { _ = cmd.Process.Kill() }
+	kill := cmd.kill
 loop:
 	for msgs != nil || !childDone {
 		select {
@@ -227,41 +282,34 @@ loop:
 			}
 			switch r.m.Type {
 			case msgFUSE:
-				serve, what := cfg.ServeRoot, "root"
-				if k := r.m.Code; k > 0 && k <= len(cfg.Mounts) && cfg.Mounts[k-1].Kind == MountFUSE {
+				// Served on a goroutine: the root answers only once the
+				// trusted set is built, and the child meanwhile mounts
+				// /dev/attestation (rootfs.go).
+				k := r.m.Code
+				var serve func(*os.File) (*fuse.Server, error)
+				what := "root"
+				if k == 0 {
+					serve = cfg.ServeRoot
+				} else if k > 0 && k <= len(cfg.Mounts) && cfg.Mounts[k-1].Kind == MountFUSE {
 					serve, what = cfg.Mounts[k-1].Serve, cfg.Mounts[k-1].Path
-				} else if k != 0 || srv != nil {
-					serve = nil
 				}
-				if serve == nil || len(r.fds) != 1 {
+				if serve == nil || asked[k] || len(r.fds) != 1 {
 					closeAll(r.fds)
 					runErr = errors.New("sandbox: protocol error: unexpected FUSE descriptor")
 					kill()
 					continue
 				}
+				asked[k] = true
 				dev := os.NewFile(uintptr(r.fds[0]), "/dev/fuse")
-				s, err := serve(dev)
-				dev.Close()
-				if err != nil {
-					runErr = fmt.Errorf("sandbox: serve FUSE %s: %w", what, err)
-					kill()
-					continue
-				}
-				if r.m.Code == 0 {
-					srv = s
-					// Bigger READs for the verified root (host root only).
-					raiseFUSEReadahead(cmd.Process.Pid, "nacre", fuseReadaheadKB, log)
-				} else {
-					extra = append(extra, s)
-					if m := cfg.Mounts[r.m.Code-1]; m.ReadaheadKB > 0 {
-						raiseFUSEReadahead(cmd.Process.Pid, "nacre-"+m.Name, m.ReadaheadKB, log)
-					}
-				}
-				if err := c.send(message{Type: msgFUSEReady}); err != nil {
-					runErr = fmt.Errorf("sandbox: resume child: %w", err)
-					kill()
-				}
+				serving.Add(1)
+				go func() {
+					defer serving.Done()
+					s, err := serve(dev)
+					dev.Close()
+					served <- servedFUSE{code: k, what: what, srv: s, err: err}
+				}()
 			case msgStarted:
+				Trace("app started")
 				log.Debug("sandbox: application started")
 			case msgError:
 				runErr = &setupError{msg: r.m.Error}
@@ -279,10 +327,47 @@ loop:
 					}
 				}
 			case msgExit:
+				Trace("app exit")
 				exitCode, gotExit = r.m.Code, true
 				if quick && runErr == nil {
 					break loop
 				}
+			}
+		case sv := <-served:
+			if tracing {
+				Trace("served " + sv.what)
+			}
+			if sv.err != nil {
+				if runErr == nil {
+					runErr = fmt.Errorf("sandbox: serve FUSE %s: %w", sv.what, sv.err)
+				}
+				kill()
+				continue
+			}
+			if sv.code == 0 {
+				srv = sv.srv
+			} else {
+				extra = append(extra, sv.srv)
+				// Synchronously: the child mounts its next FUSE
+				// filesystem of the same name only after msgFUSEReady.
+				if m := cfg.Mounts[sv.code-1]; m.ReadaheadKB > 0 {
+					raiseFUSEReadahead(cmd.pid, "nacre-"+m.Name, m.ReadaheadKB, log)
+				}
+			}
+			if err := c.send(message{Type: msgFUSEReady, Code: sv.code}); err != nil {
+				runErr = fmt.Errorf("sandbox: resume child: %w", err)
+				kill()
+				continue
+			}
+			if sv.code == 0 {
+				// Bigger READs for the verified root (host root only).
+				// After msgFUSEReady: it only sizes requests, and the
+				// child's moves, pivot_root and seccomp come first.
+				readahead.Add(1)
+				go func() {
+					defer readahead.Done()
+					raiseFUSEReadahead(cmd.pid, "nacre", fuseReadaheadKB, log)
+				}()
 			}
 		case err := <-sent:
 			sent = nil
@@ -293,7 +378,7 @@ loop:
 		case err := <-waited:
 			waitErr, childDone = err, true
 		case s := <-sigs:
-			_ = cmd.Process.Signal(s)
+			cmd.signal(s.(syscall.Signal))
 		case <-done:
 			done = nil
 			if runErr == nil {
@@ -309,12 +394,21 @@ loop:
 		if !childDone {
 			<-waited
 		}
+		// A server that started after the loop ended (the child died
+		// while the root waited for its trusted set) is waited for too.
+		serving.Wait()
+		readahead.Wait()
+		for len(served) > 0 {
+			if sv := <-served; sv.err == nil {
+				extra = append(extra, sv.srv)
+			}
+		}
 		for _, srv := range extra {
 			// The FUSE connection ends when the child's mount namespace dies.
-			served := make(chan struct{})
-			go func() { srv.Wait(); close(served) }()
+			ended := make(chan struct{})
+			go func() { srv.Wait(); close(ended) }()
 			select {
-			case <-served:
+			case <-ended:
 			case <-time.After(5 * time.Second):
 				log.Warn("sandbox: FUSE server still running 5s after the sandbox ended")
 			}
@@ -327,7 +421,11 @@ loop:
 		// Every process of the sandbox is dead; PID 1 is exiting. Its
 		// exit and the namespaces' teardown need nothing from nacre (a
 		// nacre that exits now kills PID 1 through Pdeathsig).
-		go finish()
+		stopped = true
+		go func() {
+			stopSignals()
+			finish()
+		}()
 		return exitCode, nil
 	}
 	finish()
@@ -353,6 +451,14 @@ func (c *Config) transient() bool {
 		}
 	}
 	return true
+}
+
+// servedFUSE is the outcome of serving one FUSE mount (code as in msgFUSE).
+type servedFUSE struct {
+	code int
+	what string
+	srv  *fuse.Server
+	err  error
 }
 
 type received struct {
@@ -405,16 +511,25 @@ func preRaiseLimits(pid int, cfg Config, log *slog.Logger) {
 // The kernel accepts each file once, from outside the namespace, so the
 // child cannot have mapped itself differently.
 func mapIDs(pid int, uid, gid uint32) error {
-	dir := "/proc/" + strconv.Itoa(pid) + "/"
+	// One lookup of /proc/PID for the three files.
+	dir, err := linux.Open("/proc/"+strconv.Itoa(pid), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("map ids of the sandbox's user namespace: %w", err)
+	}
+	defer linux.Close(dir)
 	for _, w := range []struct{ file, data string }{
 		{"uid_map", fmt.Sprintf("%d %d 1\n", uid, os.Getuid())},
 		{"setgroups", "deny"},
 		{"gid_map", fmt.Sprintf("%d %d 1\n", gid, os.Getgid())},
 	} {
-		f, err := os.OpenFile(dir+w.file, os.O_WRONLY, 0)
+		fd, err := linux.Openat(dir, w.file, unix.O_WRONLY|unix.O_CLOEXEC, 0)
 		if err == nil {
-			_, err = f.Write([]byte(w.data))
-			if cerr := f.Close(); err == nil {
+			var n int
+			n, err = unix.Write(fd, []byte(w.data))
+			if err == nil && n != len(w.data) {
+				err = io.ErrShortWrite
+			}
+			if cerr := linux.Close(fd); err == nil {
 				err = cerr
 			}
 		}
@@ -423,22 +538,4 @@ func mapIDs(pid int, uid, gid uint32) error {
 		}
 	}
 	return nil
-}
-
-// waitExit is cmd.Wait, except that it first waits for the exit in the
-// netpoller (a pidfd becomes readable when the process exits): a goroutine
-// in a blocking waitid keeps a P in a syscall for the whole run (see conn).
-func waitExit(cmd *exec.Cmd) error {
-	if fd, err := unix.PidfdOpen(cmd.Process.Pid, unix.PIDFD_NONBLOCK); err == nil {
-		f := os.NewFile(uintptr(fd), "pidfd")
-		if rc, err := f.SyscallConn(); err == nil {
-			_ = rc.Read(func(fd uintptr) bool {
-				var info unix.Siginfo // Signo stays 0 while it runs
-				err := unix.Waitid(unix.P_PIDFD, int(fd), &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
-				return err != nil || info.Signo != 0
-			})
-		}
-		f.Close()
-	}
-	return cmd.Wait()
 }

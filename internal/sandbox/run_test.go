@@ -16,7 +16,7 @@ func TestStartAbort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pid := ch.cmd.Process.Pid
+	pid := ch.proc.pid
 	ch.Abort()
 	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
 		t.Errorf("kill(%d, 0) after Abort = %v, want ESRCH", pid, err)
@@ -31,7 +31,7 @@ func TestStartAbort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pid = ch.cmd.Process.Pid
+	pid = ch.proc.pid
 	if _, err := RunChild(context.Background(), ch, Config{}); err == nil {
 		t.Fatal("RunChild accepted an empty config")
 	}

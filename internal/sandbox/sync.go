@@ -27,11 +27,15 @@ import (
 //	write uid_map, setgroups "deny",
 //	  gid_map (RunChild, mapIDs)
 //	msgConfig{config}              ───────►   staging tmpfs, root bind
-//	                          (FUSE root) ◄──  msgFUSE + SCM_RIGHTS(/dev/fuse)
-//	ServeRoot(fd); go Serve()
-//	msgFUSEReady                   ───────►   Mounts, /proc, /dev, pivot_root,
-//	                                          sethostname; rlimits, caps,
-//	                                          seccomp; fork+exec app (exec.go)
+//	                          (FUSE root) ◄──  msgFUSE{0} + SCM_RIGHTS(/dev/fuse)
+//	go ServeRoot(fd)                          /proc, /dev staged meanwhile:
+//	                                     ◄──  msgFUSE{k} + SCM_RIGHTS  (MountFUSE k-1
+//	go Serve(fd)                                under /dev, e.g. /dev/attestation)
+//	msgFUSEReady{k}, msgFUSEReady{0}  ─────►   (each once served, in any order)
+//	                                          mounts on the root, move /proc and
+//	                                          /dev in, pivot_root, sethostname;
+//	                                          rlimits, caps, seccomp; fork+exec
+//	                                          app (exec.go)
 //	                                     ◄──  msgStarted | msgError{error}
 //	                                     ◄──  msgDenied{syscall,pid}  (LogDenied, any number)
 //	signals → kill(child)                     signals → kill(app)
@@ -40,6 +44,11 @@ import (
 //	on SIGCONT: msgContinue{fg?}   ───────►   give terminal if fg; SIGCONT app
 //	                                     ◄──  msgExit{code}; child exits
 //
+// msgFUSE and msgFUSEReady carry a code: 0 for the root, k for
+// Config.Mounts[k-1]. Other FUSE mounts (encrypted ones) are mounted one at a
+// time, each after the previous one's msgFUSEReady. The root is answered
+// only once the trusted set is built (shield); nothing of the application
+// runs before every msgFUSEReady it needs has arrived.
 // Any setup failure in the child is sent as msgError naming the step and
 // path before the application starts; the child then exits. If the child
 // dies without msgExit, Run reports how it died.

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -149,4 +150,20 @@ func FuzzProtocolRecv(f *testing.F) {
 			}
 		}
 	})
+}
+
+// primedConfig, which PID 1 decodes to build the decoder ahead, is a valid
+// msgConfig that sets every field (so that the decoder of each is built).
+func TestPrimedConfig(t *testing.T) {
+	var m message
+	if err := json.Unmarshal([]byte(primedConfig), &m); err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Type != msgConfig || m.Config == nil || len(m.Config.Mounts) != 1 || string(b) != primedConfig {
+		t.Errorf("primedConfig decodes to %s", b)
+	}
 }

@@ -36,6 +36,13 @@ type Options struct {
 	// manifest's loader.log_level unless the user chose a level already.
 	Log      *slog.Logger
 	SetLevel func(level string) error
+
+	// Exiting says that the process exits as soon as Run returns: Run
+	// then leaves the garbage collector and GOMAXPROCS as start-up set
+	// them. Restoring them cost ~0.5-1 ms of nacre run's exit: setting
+	// GOMAXPROCS stops the world, and re-enabling the collector over the
+	// start-up's garbage starts a collection.
+	Exiting bool
 }
 
 // Run verifies and starts the application and returns its exit status
@@ -55,7 +62,9 @@ func Run(ctx context.Context, o Options) (int, error) {
 		debug.SetMemoryLimit(memLimit)
 		debug.SetGCPercent(gcPercent)
 	})
-	defer gcOn()
+	if !o.Exiting {
+		defer gcOn()
+	}
 	// More Ps than CPUs: nacre's goroutines block in syscalls (go-fuse's
 	// readers in read(2) on /dev/fuse, FUSE request handlers in pread), each
 	// keeping its P until sysmon takes it back, which can take up to 10 ms;
@@ -65,7 +74,9 @@ func Run(ctx context.Context, o Options) (int, error) {
 	if os.Getenv("GOMAXPROCS") == "" {
 		if n := runtime.GOMAXPROCS(0); n < minProcs {
 			runtime.GOMAXPROCS(minProcs)
-			defer runtime.GOMAXPROCS(n)
+			if !o.Exiting {
+				defer runtime.GOMAXPROCS(n)
+			}
 		}
 	}
 	// The sandbox child (clone, exec and Go start of nacre in new
@@ -78,6 +89,7 @@ func Run(ctx context.Context, o Options) (int, error) {
 	started := make(chan *sandbox.Child, 1)
 	go func() {
 		ch, _ := sandbox.Start(o.Stdin, o.Stdout, o.Stderr)
+		sandbox.Trace("child started")
 		started <- ch
 	}()
 	early := sync.OnceValue(func() *sandbox.Child { return <-started })
@@ -94,6 +106,14 @@ func Run(ctx context.Context, o Options) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	sandbox.Trace("manifest verified")
+	// The child's ids are known now: map them beside the rest of the
+	// set-up (RunChild would do it first thing, on this goroutine).
+	go func() {
+		if ch := early(); ch != nil {
+			ch.MapIDs(l.Manifest.Loader.UID, l.Manifest.Loader.GID)
+		}
+	}()
 	if index != nil && index.Path() == ChunkIndexPath(l.Path) {
 		l.index = index
 	}
@@ -143,7 +163,7 @@ func Run(ctx context.Context, o Options) (int, error) {
 	// manifest may have files to hash into the manifest: that stays in line.
 	trusted := make(chan error, 1)
 	if l.Signed != nil {
-		go func() { trusted <- l.trustedView(&fc) }()
+		go func() { trusted <- l.trustedView(&fc); sandbox.Trace("trusted set") }()
 	} else {
 		trusted <- l.trustedView(&fc)
 	}
@@ -203,35 +223,55 @@ func Run(ctx context.Context, o Options) (int, error) {
 		domainFiles = files
 	}
 
-	// ServeRoot runs on this goroutine, inside sandbox.Run.
-	var fs *fileserver.Server
-	var fsErr error
+	// The file server is built as soon as the trusted set is (on its own
+	// goroutine, started below), not when the sandbox child hands over the
+	// mounted FUSE root: the child then waits only for the INIT exchange.
+	var (
+		fs       *fileserver.Server
+		fsErr    error
+		fsReady  = make(chan struct{})
+		fsOnce   sync.Once
+		buildNew = func() {
+			fsOnce.Do(func() {
+				defer close(fsReady)
+				if fsErr = waitTrusted(); fsErr != nil {
+					return
+				}
+				for view, host := range domainFiles {
+					if fc.Aliases == nil {
+						fc.Aliases = map[string]string{}
+					}
+					fc.Aliases[view] = host
+					fc.Allowed = append(fc.Allowed, host)
+				}
+				fs, fsErr = fileserver.New(fc)
+				sandbox.Trace("fileserver new")
+			})
+		}
+	)
 	// The file server answers each write before the application's write
 	// returns, and it reads nothing it must save: nacre need not wait for
 	// the sandbox's teardown once the application's status is known (an
 	// encrypted mount, which is not transient, still makes it wait).
 	sc.RootTransient = true
-	sc.Teardown = func() {
-		if fs != nil {
-			fs.Close()
-		}
-	}
-	sc.ServeRoot = func(dev *os.File) (*fuse.Server, error) {
-		if err := waitTrusted(); err != nil {
-			return nil, err
-		}
-		for view, host := range domainFiles {
-			if fc.Aliases == nil {
-				fc.Aliases = map[string]string{}
+	var closeOnce sync.Once
+	closeFS := func() {
+		buildNew() // does nothing if it ran; waits if it runs
+		closeOnce.Do(func() {
+			if fs != nil {
+				fs.Close()
 			}
-			fc.Aliases[view] = host
-			fc.Allowed = append(fc.Allowed, host)
-		}
-		if fs, fsErr = fileserver.New(fc); fsErr != nil {
+		})
+	}
+	sc.Teardown = closeFS
+	sc.ServeRoot = func(dev *os.File) (*fuse.Server, error) {
+		buildNew()
+		if fsErr != nil {
 			return nil, fsErr
 		}
 		return fs.Serve(dev)
 	}
+	go buildNew()
 	gcTimer := time.AfterFunc(gcDelay, gcOn)
 	defer gcTimer.Stop()
 	var code int
@@ -240,13 +280,24 @@ func Run(ctx context.Context, o Options) (int, error) {
 	} else {
 		code, err = sandbox.Run(ctx, sc)
 	}
+	if err != nil {
+		// Teardown has run, or never will (the child failed before its
+		// configuration); the server built ahead is closed either way.
+		closeFS()
+	}
 	// Report a failed trusted set or file server as Open/fileView did
 	// before they moved into ServeRoot, not as a sandbox failure.
 	if terr := waitTrusted(); terr != nil {
 		return 0, terr
 	}
+	<-fsReady
 	if fsErr != nil {
 		return 0, fmt.Errorf("file server: %w", fsErr)
+	}
+	if fs != nil {
+		// Teardown runs in the background and nacre may exit first: publish
+		// the verified copies of what the app read, for the next run.
+		fs.FlushCopies()
 	}
 	return code, err
 }

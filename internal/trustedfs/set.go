@@ -26,7 +26,27 @@ var (
 // per-chunk hashes. A Set is safe for concurrent use.
 type Set struct {
 	files map[string][32]byte
-	ix    atomic.Pointer[Index]
+	// lookup, with n entries, stands for files in a set from NewSetLookup.
+	lookup func(hostPath string) ([32]byte, bool)
+	n      int
+	ix     atomic.Pointer[Index]
+}
+
+// NewSetLookup returns the set of n trusted files whose whole-file hashes
+// lookup gives by host path (absolute, clean), which must be safe for
+// concurrent use: for a manifest's own table (manifest.TrustedSums), so
+// that nacre run need not build a map of every trusted file at start.
+func NewSetLookup(lookup func(hostPath string) ([32]byte, bool), n int) *Set {
+	return &Set{lookup: lookup, n: n}
+}
+
+// get returns the manifest's hash of hostPath.
+func (s *Set) get(hostPath string) ([32]byte, bool) {
+	if s.lookup != nil {
+		return s.lookup(hostPath)
+	}
+	h, ok := s.files[hostPath]
+	return h, ok
 }
 
 // NewSet returns the set of trusted files with the given whole-file hashes.
@@ -56,6 +76,9 @@ func (s *Set) Len() int {
 	if s == nil {
 		return 0
 	}
+	if s.lookup != nil {
+		return s.n
+	}
 	return len(s.files)
 }
 
@@ -64,7 +87,7 @@ func (s *Set) Contains(hostPath string) bool {
 	if s == nil {
 		return false
 	}
-	_, ok := s.files[hostPath]
+	_, ok := s.get(hostPath)
 	return ok
 }
 
@@ -74,7 +97,7 @@ func (s *Set) Size(hostPath string) (int64, bool) {
 	if s == nil {
 		return 0, false
 	}
-	want, ok := s.files[hostPath]
+	want, ok := s.get(hostPath)
 	if !ok {
 		return 0, false
 	}
@@ -102,7 +125,7 @@ func (s *Set) open(hostPath string, f *os.File) (*File, error) {
 	if s == nil {
 		return nil, fmt.Errorf("%s: %w", hostPath, ErrNotTrusted)
 	}
-	want, ok := s.files[hostPath]
+	want, ok := s.get(hostPath)
 	if !ok {
 		return nil, fmt.Errorf("%s: %w", hostPath, ErrNotTrusted)
 	}
