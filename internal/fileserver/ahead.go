@@ -163,6 +163,9 @@ func (n *fileNode) verifyAhead(tf *trustedfs.File, a *aheadState, from int64) {
 	size := tf.Size()
 	for off := from; off < size; {
 		n.s.fg.wait()
+		if n.s.stopAhead.Load() {
+			return
+		}
 		start, end := a.claimRun(off, min(off+aheadStep, size))
 		if start == end {
 			off = min(off+aheadStep, size)
@@ -188,6 +191,17 @@ func (n *fileNode) verifyAhead(tf *trustedfs.File, a *aheadState, from int64) {
 		}
 		off = end
 	}
+}
+
+// StopAhead stops verify-ahead and copy-ahead and waits for them to end,
+// while the server still answers READs. Call it once the app has exited,
+// before nacre exits: a FUSE_NOTIFY_STORE still in flight when nacre dies
+// can wait forever for a page locked by a READ that only this server would
+// have answered, and the kernel then leaves nacre and the sandbox's PID 1
+// in uninterruptible sleep, the mount never released.
+func (s *Server) StopAhead() {
+	s.stopAhead.Store(true)
+	s.aheads.wait()
 }
 
 // foreground counts the READs of trusted files being answered, for

@@ -134,9 +134,11 @@ type Server struct {
 	noDefaultPermissions bool
 	// noAhead (tests, benchmarks) turns off verify-ahead (ahead.go).
 	noAhead bool
-	fg      foreground   // READs of trusted files in progress (ahead.go)
-	aheads  aheadCount   // running verify-ahead goroutines (for tests)
-	dirFds  atomic.Int64 // directory nodes holding a host fd (dirfd.go)
+	fg      foreground // READs of trusted files in progress (ahead.go)
+	aheads  aheadCount // running verify-ahead and copy-ahead goroutines
+	// stopAhead ends them before exit (StopAhead).
+	stopAhead atomic.Bool
+	dirFds    atomic.Int64 // directory nodes holding a host fd (dirfd.go)
 
 	stats *log.Logger // FUSE request counter ($NACRE_FUSE_STATS), or nil
 
@@ -302,6 +304,7 @@ func (s *Server) addExtra(dir, name string, mode uint32) {
 // Close releases the host fds of the mounts. Call it after the FUSE server
 // has stopped.
 func (s *Server) Close() error {
+	s.StopAhead()
 	// Copies still being written are published if complete; the writes
 	// are in memory and few (the queue is short), so this is quick.
 	s.waitCopies()

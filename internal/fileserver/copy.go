@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
@@ -164,6 +165,9 @@ func (n *fileNode) copyAhead(f *os.File, size, from int64) {
 			n.s.log.Debug("fileserver: copy-ahead stopped", "path", n.view(), "off", off, "err", err)
 			return
 		}
+		if n.s.stopAhead.Load() {
+			return // see StopAhead
+		}
 		if errno := n.WriteCache(off, buf[:m]); errno != 0 {
 			n.s.log.Debug("fileserver: copy-ahead store failed", "path", n.view(), "off", off, "errno", errno)
 			return
@@ -231,6 +235,9 @@ type copyWriter struct {
 	once sync.Once
 	ch   chan copyItem
 	busy aheadCount // items not yet written (Close waits for them)
+	// replies counts READ replies whose bytes go to a copy once go-fuse
+	// calls Done after writing them (just after the app's read returns).
+	replies atomic.Int64
 }
 
 const copyQueue = 8
@@ -338,4 +345,11 @@ func (s *Server) waitCopies() { s.cw.busy.wait() }
 // written and every copy they complete is published. Call it once the app
 // has exited, before nacre exits (Close does it too): the last files the app
 // read are otherwise not in the store for the next run.
-func (s *Server) FlushCopies() { s.waitCopies() }
+func (s *Server) FlushCopies() {
+	// Done follows the reply's write by microseconds; a reply go-fuse drops
+	// (an interrupted request) never gets it, so wait briefly, not forever.
+	for i := 0; i < 20 && s.cw.replies.Load() > 0; i++ {
+		time.Sleep(time.Millisecond)
+	}
+	s.waitCopies()
+}

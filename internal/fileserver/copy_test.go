@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/nacre-tee/nacre/internal/trustedfs"
 	"github.com/nacre-tee/nacre/internal/verifiedcache"
@@ -90,7 +91,7 @@ func TestCopyBuiltAndHit(t *testing.T) {
 	if got, err := os.ReadFile(f.m(copyFile)); err != nil || !bytes.Equal(got, content) {
 		t.Fatalf("first read: %v", err)
 	}
-	f.srv.waitCopies()
+	waitBuilt(f.srv, 1)
 	if !storeHas(t, dir, content) || f.srv.copies.built.Load() != 1 {
 		t.Fatalf("no copy built (built %d)", f.srv.copies.built.Load())
 	}
@@ -213,7 +214,7 @@ func TestCopyPassthrough(t *testing.T) {
 	if got, err := os.ReadFile(f.m(copyFile)); err != nil || !bytes.Equal(got, content) {
 		t.Fatalf("first read: %v", err)
 	}
-	f.srv.waitCopies()
+	waitBuilt(f.srv, 1)
 	if !storeHas(t, dir, content) {
 		t.Fatal("no copy built")
 	}
@@ -316,7 +317,7 @@ func TestCopyOtherSignerNotServed(t *testing.T) {
 	if got, err := os.ReadFile(f1.m("usr/lib/zz")); err != nil || !bytes.Equal(got, evil) {
 		t.Fatalf("read under the forging signer's index: %v", err)
 	}
-	f1.srv.waitCopies()
+	waitBuilt(f1.srv, 1)
 	if f1.srv.copies.built.Load() != 1 {
 		t.Fatalf("no copy built under the first index (built %d): the test proves nothing", f1.srv.copies.built.Load())
 	}
@@ -330,4 +331,16 @@ func TestCopyOtherSignerNotServed(t *testing.T) {
 	if err == nil || bytes.Equal(got, evil) || f2.srv.copies.hits.Load() != 0 {
 		t.Errorf("honest manifest: err %v, served the other index's bytes %v, hits %d", err, bytes.Equal(got, evil), f2.srv.copies.hits.Load())
 	}
+}
+
+// waitBuilt waits until srv has published n copies, or gives up after a
+// while (the caller then reports what it found). A READ's verified bytes
+// reach the copy writer only after the reply is written, which can be just
+// after the app's read returns: waitCopies alone can miss the last ones.
+func waitBuilt(srv *Server, n int64) {
+	for i := 0; i < 500 && srv.copies.built.Load() < n; i++ {
+		srv.waitCopies()
+		time.Sleep(10 * time.Millisecond)
+	}
+	srv.waitCopies()
 }

@@ -183,7 +183,11 @@ func (n *fileNode) Read(ctx context.Context, f fs.FileHandle, dest []byte, off i
 				}
 				n.afterTrustedRead(tf, off, v.Bytes())
 				n.cp.paged.Store(true)
-				return &verifiedReply{v: v, n: n, b: n.builder(tf), off: off}, 0
+				r := &verifiedReply{v: v, n: n, b: n.builder(tf), off: off}
+				if r.b != nil {
+					n.s.cw.replies.Add(1) // until Done hands the bytes to the copy writer
+				}
+				return r, 0
 			}
 		}
 		n.reportTrusted(err)

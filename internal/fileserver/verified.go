@@ -43,4 +43,5 @@ func (r *verifiedReply) Done() {
 		return
 	}
 	r.n.s.submitCopy(copyItem{n: r.n, b: r.b, off: r.off, v: r.v})
+	r.n.s.cw.replies.Add(-1)
 }

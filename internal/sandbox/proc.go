@@ -62,11 +62,6 @@ func startChildProc(path string, argv, env []string, files []*os.File, extra int
 
 // signal sends sig to the child unless it has been reaped.
 func (p *childProc) signal(sig syscall.Signal) {
-	if p.pidfd == nil { // wait for the exit without reaping, then reap below
-		var info unix.Siginfo
-		for unix.Waitid(unix.P_PID, p.pid, &info, unix.WEXITED|unix.WNOWAIT, nil) == unix.EINTR {
-		}
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.reaped {
@@ -95,6 +90,13 @@ func (p *childProc) wait() error {
 				err := unix.Waitid(unix.P_PIDFD, int(fd), &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
 				return err != nil || info.Signo != 0
 			})
+		}
+	} else {
+		// Without a pidfd: wait for the exit without reaping, outside the
+		// lock, so that signal can still take it meanwhile (an unreaped
+		// child keeps its pid, so kill never names another process).
+		var info unix.Siginfo
+		for unix.Waitid(unix.P_PID, p.pid, &info, unix.WEXITED|unix.WNOWAIT, nil) == unix.EINTR {
 		}
 	}
 	p.mu.Lock()

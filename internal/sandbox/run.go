@@ -249,18 +249,22 @@ func RunChild(ctx context.Context, ch *Child, cfg Config) (exitCode int, err err
 	}()
 
 	var (
-		srv       *fuse.Server
-		extra     []*fuse.Server // MountFUSE servers
-		runErr    error
-		gotExit   bool
-		waitErr   error
-		childDone bool
-		quick     = cfg.transient()
-		done      = ctx.Done()
-		asked     = map[int]bool{} // msgFUSE codes seen
-		served    = make(chan servedFUSE, 1+len(cfg.Mounts))
-		serving   sync.WaitGroup // the serve goroutines
-		readahead sync.WaitGroup
+		srv     *fuse.Server
+		extra   []*fuse.Server // MountFUSE servers
+		runErr  error
+		gotExit bool
+		// appStarted: msgStarted arrived; termSignal: the first SIGINT,
+		// SIGTERM or SIGHUP forwarded before that.
+		appStarted bool
+		termSignal syscall.Signal
+		waitErr    error
+		childDone  bool
+		quick      = cfg.transient()
+		done       = ctx.Done()
+		asked      = map[int]bool{} // msgFUSE codes seen
+		served     = make(chan servedFUSE, 1+len(cfg.Mounts))
+		serving    sync.WaitGroup // the serve goroutines
+		readahead  sync.WaitGroup
 	)
 	kill := cmd.kill
 loop:
@@ -309,6 +313,7 @@ loop:
 					served <- servedFUSE{code: k, what: what, srv: s, err: err}
 				}()
 			case msgStarted:
+				appStarted = true
 				Trace("app started")
 				log.Debug("sandbox: application started")
 			case msgError:
@@ -378,6 +383,12 @@ loop:
 		case err := <-waited:
 			waitErr, childDone = err, true
 		case s := <-sigs:
+			if !appStarted && termSignal == 0 {
+				switch s {
+				case syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP:
+					termSignal = s.(syscall.Signal)
+				}
+			}
 			cmd.signal(s.(syscall.Signal))
 		case <-done:
 			done = nil
@@ -430,6 +441,13 @@ loop:
 	}
 	finish()
 	switch {
+	case !appStarted && !gotExit && termSignal != 0: // finish waited for the child
+		// The signal reached PID 1 before it could take signals itself
+		// (still starting Go) and ended it, so the application never
+		// started: report it as the application killed by that signal,
+		// not as a broken sandbox.
+		log.Debug("sandbox: ended by a signal before the application started", "signal", termSignal)
+		return 128 + int(termSignal), nil
 	case runErr != nil:
 		return -1, runErr
 	case gotExit:

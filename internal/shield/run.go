@@ -295,8 +295,10 @@ func Run(ctx context.Context, o Options) (int, error) {
 		return 0, fmt.Errorf("file server: %w", fsErr)
 	}
 	if fs != nil {
-		// Teardown runs in the background and nacre may exit first: publish
-		// the verified copies of what the app read, for the next run.
+		// Teardown runs in the background and nacre may exit first: no
+		// page-cache store may be in flight then (see StopAhead), and the
+		// verified copies of what the app read are published for the next run.
+		fs.StopAhead()
 		fs.FlushCopies()
 	}
 	return code, err

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -171,4 +172,26 @@ func mountPoints(mountinfo []byte) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestSignalDuringStartup: SIGTERM sent to nacre at any moment of start-up
+// (before, while and after the sandbox's PID 1 starts) ends the run as the
+// application killed by SIGTERM would: exit 143 (or nacre itself killed by
+// it, before its handlers exist), no setup error, no hang
+// (an in-flight page-cache store once left nacre in D state at exit).
+func TestSignalDuringStartup(t *testing.T) {
+	dir := bashExample(t)
+	for i := range 20 {
+		delay := time.Duration(i) * 750 * time.Microsecond
+		r := nacre(t, runOpts{dir: dir, timeout: 30 * time.Second, onStart: func(p *os.Process) {
+			time.Sleep(delay)
+			p.Signal(syscall.SIGTERM)
+		}}, "run", "bash.manifest.sgx", "-c", "/usr/bin/sleep 5; echo not-killed")
+		// -1: nacre itself died of the signal, before it set up its
+		// handlers (and its sandbox with it, by Pdeathsig): a shell sees
+		// 143 then too.
+		if (r.code != 143 && r.code != -1) || strings.Contains(r.stdout, "not-killed") {
+			t.Errorf("SIGTERM after %v: exit %d, stdout %q, stderr:\n%s", delay, r.code, r.stdout, r.stderr)
+		}
+	}
 }
