@@ -266,6 +266,9 @@ func (c *chroot) rename(from, to string, flags uint32) syscall.Errno {
 			return c.s.refuse("rename", pp, c.hostPath(from))
 		}
 		if errno := c.inParent(to, func(td int, tname string) error {
+			if pp, ok := c.s.prot.ancestor(td, tname); ok {
+				return c.s.refuse("rename", pp, c.hostPath(to))
+			}
 			return unix.Renameat2(fd, fname, td, tname, uint(flags))
 		}); errno != 0 {
 			return errno

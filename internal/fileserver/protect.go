@@ -56,6 +56,7 @@ type protection struct {
 	names    map[string]map[fileID]string // name → parent directories → path
 	prefixes []namePrefix                 // names given as "prefix*"
 	anc      map[fileID]string            // existing protected dirs and their ancestors
+	chain    map[string]map[fileID]string // every component name on the way, in its parent
 	root     fileID                       // of "/", where the walk up stops
 
 	warned sync.Map // path → struct{}: refusal logged
@@ -72,7 +73,7 @@ type namePrefix struct {
 // matches are protected like plain paths, and a last component of the form
 // "prefix*" protects every name with that prefix, even one made later.
 func newProtection(paths []string) *protection {
-	p := &protection{dirs: map[fileID]string{}, names: map[string]map[fileID]string{}, anc: map[fileID]string{}}
+	p := &protection{dirs: map[fileID]string{}, names: map[string]map[fileID]string{}, anc: map[fileID]string{}, chain: map[string]map[fileID]string{}}
 	var st unix.Stat_t
 	if unix.Stat("/", &st) == nil {
 		p.root = idOf(&st)
@@ -109,6 +110,7 @@ func newProtection(paths []string) *protection {
 			if unix.Stat(m, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
 				p.dirs[idOf(&st)] = m
 			}
+			p.addChain(m)
 			for a := m; a != "/"; a = path.Dir(a) {
 				if unix.Stat(a, &st) == nil {
 					p.anc[idOf(&st)] = a
@@ -117,6 +119,23 @@ func newProtection(paths []string) *protection {
 		}
 	}
 	return p
+}
+
+// addChain records each component of pp in its (resolved) parent, up to
+// the first missing one: none may be created, removed or replaced.
+func (p *protection) addChain(pp string) {
+	var st unix.Stat_t
+	parent := "/"
+	for _, c := range strings.Split(strings.TrimPrefix(pp, "/"), "/") {
+		if unix.Stat(parent, &st) != nil {
+			return
+		}
+		if p.chain[c] == nil {
+			p.chain[c] = map[fileID]string{}
+		}
+		p.chain[c][idOf(&st)] = pp
+		parent = path.Join(parent, c)
+	}
 }
 
 func hasMeta(s string) bool { return strings.ContainsAny(s, `*?[\`) }
@@ -181,6 +200,9 @@ func (p *protection) changeAt(dirFd int, name string) (string, bool) {
 		return "(unknown)", true // fail closed
 	}
 	if pp, ok := p.dirs[idOf(&st)]; ok {
+		return pp, true
+	}
+	if pp, ok := p.chain[name][idOf(&st)]; ok {
 		return pp, true
 	}
 	return p.nameAt(&st, name)

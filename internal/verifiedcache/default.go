@@ -43,7 +43,9 @@ func DefaultDir() (string, bool) {
 	} else {
 		base = os.Getenv("XDG_RUNTIME_DIR")
 	}
-	if base != "" && onTmpfs(base) {
+	// A relative XDG_RUNTIME_DIR is ignored (as the XDG spec says), and
+	// Protected would not cover a store under the working directory.
+	if filepath.IsAbs(base) && onTmpfs(base) {
 		return filepath.Join(base, "nacre", "verified"), true
 	}
 	return fmt.Sprintf("/dev/shm/nacre-%d/verified", uid), true
