@@ -16,7 +16,8 @@ W=$(mktemp -d /tmp/nacre-bench.XXXXXX)
 S=$(mktemp -d /dev/shm/nacre-bench.XXXXXX)
 export NACRE_VERIFIED_CACHE=$S/verified
 rp= np=
-trap 'kill $rp $np 2>/dev/null; rm -rf "$W" "$S"' EXIT
+# The trap runs under set -e: a kill with no pids left must not stop it.
+trap 'kill $rp $np 2>/dev/null || true; rm -rf "$W" "$S"' EXIT
 [ -x "$NACRE" ] || make -s build
 
 mkdir -p "$W/big"
