@@ -26,20 +26,8 @@ func elfFixture(t *testing.T, size int, before func(host string)) (*fixture, str
 			t.Fatal(err)
 		}
 		files := map[string][32]byte{host: sha256.Sum256(content)}
-		var buf bytes.Buffer
-		if err := trustedfs.BuildIndex(&buf, files, nil); err != nil {
-			t.Fatal(err)
-		}
-		ip := filepath.Join(t.TempDir(), "index")
-		if err := os.WriteFile(ip, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		ix, err := trustedfs.OpenIndex(ip, sha256.Sum256(buf.Bytes()))
-		if err != nil {
-			t.Fatal(err)
-		}
 		c.Trusted = trustedfs.NewSet(files)
-		if err := c.Trusted.AttachIndex(ix); err != nil {
+		if err := c.Trusted.AttachIndex(signedIndex(t, files, nil)); err != nil {
 			t.Fatal(err)
 		}
 		if before != nil {

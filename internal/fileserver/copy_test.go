@@ -50,18 +50,8 @@ func copyFixture(t *testing.T, store *verifiedcache.Store, passthrough bool, con
 			t.Fatal(err)
 		}
 		files := map[string][32]byte{host: sha256.Sum256(content)}
-		var buf bytes.Buffer
-		if err := trustedfs.BuildIndex(&buf, files, nil); err != nil {
-			t.Fatal(err)
-		}
-		ip := filepath.Join(t.TempDir(), "index")
-		os.WriteFile(ip, buf.Bytes(), 0o644)
-		ix, err := trustedfs.OpenIndex(ip, sha256.Sum256(buf.Bytes()))
-		if err != nil {
-			t.Fatal(err)
-		}
 		c.Trusted = trustedfs.NewSet(files)
-		c.Trusted.AttachIndex(ix)
+		c.Trusted.AttachIndex(signedIndex(t, files, nil))
 		c.Cache, c.Passthrough = store, passthrough
 		if before != nil {
 			before(host)
@@ -280,19 +270,7 @@ func signedSet(t *testing.T, host string, listed [32]byte, chunksOf []byte) *tru
 		t.Fatal(err)
 	}
 	real := sha256.Sum256(chunksOf)
-	var buf bytes.Buffer
-	if err := trustedfs.BuildIndex(&buf, map[string][32]byte{host: real}, nil); err != nil {
-		t.Fatal(err)
-	}
-	b := bytes.Replace(buf.Bytes(), real[:], listed[:], 1)
-	ip := filepath.Join(t.TempDir(), "index")
-	if err := os.WriteFile(ip, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ix, err := trustedfs.OpenIndex(ip, sha256.Sum256(b))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ix := signedIndex(t, map[string][32]byte{host: real}, func(b []byte) []byte { return bytes.Replace(b, real[:], listed[:], 1) })
 	s := trustedfs.NewSet(map[string][32]byte{host: listed})
 	s.AttachIndex(ix)
 	return s

@@ -320,18 +320,8 @@ func TestWithIndex(t *testing.T) {
 		for _, p := range []string{"usr/bin/tool", "usr/lib/big.bin"} {
 			files[f.h(p)] = sha256.Sum256(f.content[f.h(p)])
 		}
-		var buf bytes.Buffer
-		if err := trustedfs.BuildIndex(&buf, files, nil); err != nil {
-			t.Fatal(err)
-		}
-		ip := filepath.Join(t.TempDir(), "index")
-		os.WriteFile(ip, buf.Bytes(), 0o644)
-		ix, err := trustedfs.OpenIndex(ip, sha256.Sum256(buf.Bytes()))
-		if err != nil {
-			t.Fatal(err)
-		}
 		c.Trusted = trustedfs.NewSet(files)
-		c.Trusted.AttachIndex(ix)
+		c.Trusted.AttachIndex(signedIndex(t, files, nil))
 		// Grow one host file after signing: the index size is authoritative
 		// for stat, and the file no longer opens (an append is a change).
 		a, _ := os.OpenFile(f.h("usr/lib/big.bin"), os.O_APPEND|os.O_WRONLY, 0)
@@ -646,4 +636,28 @@ func TestLargeDirectory(t *testing.T) {
 			}
 		}
 	}
+}
+
+// signedIndex builds the chunk index of files from the host files, as nacre
+// sign does, and opens it bound to its SHA-256; edit, if not nil, changes
+// the index bytes first (a signer who lists what it likes).
+func signedIndex(t *testing.T, files map[string][32]byte, edit func([]byte) []byte) *trustedfs.Index {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := trustedfs.BuildIndex(&buf, files, nil); err != nil {
+		t.Fatal(err)
+	}
+	b := buf.Bytes()
+	if edit != nil {
+		b = edit(b)
+	}
+	ip := filepath.Join(t.TempDir(), "index")
+	if err := os.WriteFile(ip, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ix, err := trustedfs.OpenIndex(ip, sha256.Sum256(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ix
 }
