@@ -28,6 +28,12 @@ stdlib=$(/usr/bin/python3 -c 'import sysconfig; print(sysconfig.get_paths()["std
   bench/bench.manifest.template "$W/bench.manifest"
 "$NACRE" sign -k "$W/key.pem" -m "$W/bench.manifest" -o "$W/bench.manifest.sgx" >/dev/null 2>&1
 M="$W/bench.manifest.sgx"
+# The same view with python3 as the entrypoint: the whole-run python row then
+# times python3 alone, as on the host, not bash starting python3.
+"$NACRE" manifest -Darch_libdir="$ARCH_LIBDIR" -Dbigdir="$W/big" -Dpython_stdlib="$stdlib" \
+  -Dentrypoint=/usr/bin/python3 bench/bench.manifest.template "$W/python.manifest"
+"$NACRE" sign -k "$W/key.pem" -m "$W/python.manifest" -o "$W/python.manifest.sgx" >/dev/null 2>&1
+MP="$W/python.manifest.sgx"
 echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), kernel $(uname -r), RUNS=$RUNS, load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 now() { date +%s%N; }
@@ -47,11 +53,15 @@ run="$NACRE run $M"
 printf '| benchmark | native | nacre | ratio | target |\n|---|---|---|---|---|\n'
 
 target() { awk -v n="$1" 'BEGIN { printf "%.1f", 1.2 * n + 10 }'; }
-$run -c '/usr/bin/python3 -c pass' >/dev/null 2>&1 # fills the store
+runp="$NACRE run $MP"
+$runp -c pass >/dev/null 2>&1 # fills the store
+$run -c '/usr/bin/python3 -c pass' >/dev/null 2>&1
+read -r n s <<<"$(pair_ms "$RUNS" "/usr/bin/python3 -c pass" "$runp -c pass")"
+printf '| python3 -c pass (ms, whole nacre run, python3 the entrypoint) | %s | %s | %s | <= 1.2x + 10 ms (%s) |\n' "$n" "$s" "$(ratio "$s" "$n")" "$(target "$n")"
+read -r n s <<<"$(pair_ms "$RUNS" "/usr/bin/python3 -c pass" "NACRE_VERIFIED_CACHE=off $runp -c pass")"
+printf '| python3 -c pass (ms, whole nacre run, python3 the entrypoint), no verified copies | %s | %s | %s | <= 1.2x + 10 ms (%s) |\n' "$n" "$s" "$(ratio "$s" "$n")" "$(target "$n")"
 read -r n s <<<"$(pair_ms "$RUNS" "/usr/bin/python3 -c pass" "$run -c '/usr/bin/python3 -c pass'")"
-printf '| python3 -c pass (ms, whole nacre run) | %s | %s | %s | <= 1.2x + 10 ms (%s) |\n' "$n" "$s" "$(ratio "$s" "$n")" "$(target "$n")"
-read -r n s <<<"$(pair_ms "$RUNS" "/usr/bin/python3 -c pass" "NACRE_VERIFIED_CACHE=off $run -c '/usr/bin/python3 -c pass'")"
-printf '| python3 -c pass (ms, whole nacre run), no verified copies | %s | %s | %s | <= 1.2x + 10 ms (%s) |\n' "$n" "$s" "$(ratio "$s" "$n")" "$(target "$n")"
+printf '| python3 -c pass (ms, whole nacre run, started by bash) | %s | %s | %s | — |\n' "$n" "$s" "$(ratio "$s" "$n")"
 # The first start of python in a fresh shield (its FUSE page cache is empty,
 # the host's is warm), timed from inside: the prototype's measure, without
 # nacre's own start-up and teardown (the row above has them).

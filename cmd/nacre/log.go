@@ -7,16 +7,22 @@ import (
 	"strings"
 
 	"github.com/nacre-tee/nacre/internal/progress"
+	"github.com/nacre-tee/nacre/internal/shield"
 )
 
 // LevelTrace is below slog.LevelDebug; Gramine's "trace" and "all" map to it.
-const LevelTrace = slog.LevelDebug - 4
+const LevelTrace = shield.LevelTrace
+
+// LevelNone is above every level nacre logs at: Gramine's "none" prints
+// nothing. nacre's own failure (exit 125 or 126) is still printed, as it is
+// not a log line.
+const LevelNone = slog.LevelError + 4
 
 var logVar = new(slog.LevelVar)
 
 func initLogging() {
 	logVar.Set(slog.LevelError)
-	h := slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logVar})
+	h := slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logVar, ReplaceAttr: shield.LevelNames})
 	slog.SetDefault(slog.New(h))
 }
 
@@ -25,7 +31,9 @@ func setLogLevel(l slog.Level) { logVar.Set(l) }
 // parseLevel accepts Gramine's loader.log_level names as well as slog's.
 func parseLevel(s string) (slog.Level, error) {
 	switch strings.ToLower(s) {
-	case "none", "error":
+	case "none":
+		return LevelNone, nil
+	case "error":
 		return slog.LevelError, nil
 	case "warning", "warn":
 		return slog.LevelWarn, nil

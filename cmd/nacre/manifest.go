@@ -58,7 +58,8 @@ gramine.libos, gramine.pkglibdir, python.* (from the host's python3), env and
 ldd(). -D KEY=VALUE defines a string, -D KEY alone defines true.
 
 nacre has no LibOS: the gramine.libos entry of sgx.trusted_files is dropped
-(loader.entrypoint naming it is accepted and ignored).
+(loader.entrypoint.uri naming it is accepted and ignored; the pre-v1.8
+string form "loader.entrypoint = ..." is refused, as Gramine v1.9 does).
 
 --no-check writes the rendered text without validating it or hashing files.
 --chroot DIR reads trusted files from DIR instead of /.`,
@@ -68,7 +69,7 @@ nacre has no LibOS: the gramine.libos entry of sgx.trusted_files is dropped
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out := ""
-			if len(args) == 2 {
+			if len(args) == 2 && args[1] != "-" { // "-" is stdout, as for gramine-manifest
 				out = args[1]
 			}
 			return runManifest(f, args[0], out, cmd.OutOrStdout())

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -59,6 +61,9 @@ reproducible builds).`,
 func runSign(f signFlags) error {
 	key, err := measure.LoadKey(f.key)
 	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%w (create a signing key with: nacre gen-key %s)", err, f.key)
+		}
 		return err
 	}
 	m, err := manifest.Load(f.in)

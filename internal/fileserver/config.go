@@ -135,6 +135,8 @@ type Server struct {
 	// noAhead (tests, benchmarks) turns off verify-ahead (ahead.go).
 	noAhead bool
 	fg      foreground // READs of trusted files in progress (ahead.go)
+	dirIno  dirInos    // fixed inode numbers of mount points (dirino.go)
+	host    hostIDs    // the server's own ids on the host (fillAttr)
 	aheads  aheadCount // running verify-ahead and copy-ahead goroutines
 	// stopAhead ends them before exit (StopAhead).
 	stopAhead atomic.Bool
@@ -178,6 +180,7 @@ func New(cfg Config) (*Server, error) {
 		dropAbove: cfg.DropHostCacheAbove,
 		stats:     statsLogger(),
 		cache:     cfg.Cache,
+		host:      currentHostIDs(),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -245,6 +248,7 @@ func New(cfg Config) (*Server, error) {
 		if _, ok := s.mountAt[mp]; !ok {
 			s.synth[mp] = true
 		}
+		s.dirIno.pin(mp)
 	}
 	for view, host := range cfg.Aliases {
 		if !path.IsAbs(view) || !path.IsAbs(host) || path.Clean(view) == "/" {

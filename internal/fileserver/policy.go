@@ -1,6 +1,7 @@
 package fileserver
 
 import (
+	"os"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -113,8 +114,41 @@ func (s *Server) fillAttr(out *fuse.Attr, st *unix.Stat_t, class fileClass, writ
 	case class == classDenied:
 		unowned()
 		perm = 0
+	case !s.host.root && st.Uid != s.host.uid:
+		// A rootless server can do no more with another user's file than
+		// its group or "other" bits allow, but the app would have
+		// CAP_DAC_OVERRIDE on a file it owns in its namespace: the kernel
+		// would let the open through and the READ, WRITE or page fault
+		// would fail instead (SIGBUS for a mapping). Show exactly what the
+		// host grants, with no owner to override it, so open(2) fails
+		// inside as it would outside.
+		unowned()
+		b := uint32(st.Mode) & 7
+		if s.host.inGroup(st.Gid) {
+			b = uint32(st.Mode>>3) & 7
+		}
+		perm = perm&^0o777 | b<<6 | b<<3 | b
 	default:
 		owned()
 	}
 	out.Mode = typ | perm
 }
+
+// hostIDs is who the server is on the host.
+type hostIDs struct {
+	root bool // euid 0: the host's permission checks pass
+	uid  uint32
+	gids map[uint32]bool // egid and supplementary groups
+}
+
+func currentHostIDs() hostIDs {
+	h := hostIDs{root: os.Geteuid() == 0, uid: uint32(os.Geteuid()), gids: map[uint32]bool{uint32(os.Getegid()): true}}
+	if gs, err := os.Getgroups(); err == nil {
+		for _, g := range gs {
+			h.gids[uint32(g)] = true
+		}
+	}
+	return h
+}
+
+func (h hostIDs) inGroup(gid uint32) bool { return h.gids[gid] }

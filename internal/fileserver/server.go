@@ -27,8 +27,10 @@ func (s *Server) options() *fs.Options {
 		NegativeTimeout: &hour,
 		// Modes are chosen by fillAttr; 0 is meaningful (denied files).
 		NullPermissions: true,
-		// Small inode numbers, like a disk filesystem's.
+		// Small inode numbers, like a disk filesystem's; the root's is 1
+		// (0 would read as "no inode" to readdir-based tools).
 		FirstAutomaticIno: 2,
+		RootStableAttr:    &fs.StableAttr{Ino: 1},
 		MountOptions: fuse.MountOptions{
 			FsName: "nacre",
 			Name:   "nacre",

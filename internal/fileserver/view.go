@@ -97,7 +97,7 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	}
 	if s.synth[cp] {
 		s.syntheticAttr(&out.Attr)
-		return d.NewInode(ctx, &dirNode{s: s, synthetic: true}, fs.StableAttr{Mode: modeDir}), 0
+		return d.NewInode(ctx, &dirNode{s: s, synthetic: true}, fs.StableAttr{Mode: modeDir, Ino: s.dirIno.get(cp)}), 0
 	}
 	return nil, syscall.ENOENT
 }
@@ -106,7 +106,7 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 func (s *Server) newChild(ctx context.Context, parent *fs.Inode, view string, be backend, rel string, e hostEntry, out *fuse.EntryOut) *fs.Inode {
 	if e.isDir() {
 		s.fillAttr(&out.Attr, &e.st, e.class, s.dirWritable(e.host))
-		return parent.NewInode(ctx, &dirNode{s: s}, fs.StableAttr{Mode: modeDir})
+		return parent.NewInode(ctx, &dirNode{s: s}, fs.StableAttr{Mode: modeDir, Ino: s.dirIno.get(view)})
 	}
 	s.fillAttr(&out.Attr, &e.st, e.class, false)
 	s.logDecision(view, e)
@@ -377,9 +377,12 @@ func (d *dirNode) removableDir(m *mountEntry, rel string) bool {
 }
 
 func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
-	m, rel, _, errno := d.target(name)
+	m, rel, cp, errno := d.target(name)
 	if errno != 0 {
 		return errno
+	}
+	if d.s.dirIno.isPinned(cp) {
+		return syscall.EBUSY // carries a mount (dirino.go)
 	}
 	if !d.removableDir(m, rel) {
 		return syscall.EACCES
@@ -392,13 +395,16 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmb
 	if !ok {
 		return syscall.EXDEV
 	}
-	m1, rel1, _, errno := d.target(name)
+	m1, rel1, cp1, errno := d.target(name)
 	if errno != 0 {
 		return errno
 	}
-	m2, rel2, _, errno := np.target(newName)
+	m2, rel2, cp2, errno := np.target(newName)
 	if errno != 0 {
 		return errno
+	}
+	if d.s.dirIno.isPinned(cp1) || d.s.dirIno.isPinned(cp2) {
+		return syscall.EBUSY // carries a mount (dirino.go)
 	}
 	if m1 != m2 {
 		return syscall.EXDEV

@@ -70,8 +70,8 @@ func execApp(c conn, cfg *childConfig) error {
 }
 
 // appSetup gives the calling thread (locked, and about to fork or exec the
-// application) the application's rlimits, capabilities, no_new_privs and
-// seccomp filter. It returns the seccomp listener fd with LogDenied, else -1.
+// application) the application's rlimits, capabilities, no_new_privs,
+// abstract-socket scope and seccomp filter. It returns the seccomp listener fd with LogDenied, else -1.
 func appSetup(cfg *childConfig) (int, error) {
 	if uid, gid := os.Getuid(), os.Getgid(); uid != int(cfg.UID) || gid != int(cfg.GID) {
 		return -1, stepErr("check ids: running as %d:%d, want %d:%d", uid, gid, cfg.UID, cfg.GID)
@@ -99,6 +99,9 @@ func appSetup(cfg *childConfig) (int, error) {
 	}
 	// The bounding set must shrink while CAP_SETPCAP is still effective.
 	if err := dropCapsBounding(); err != nil {
+		return -1, stepErr("%w", err)
+	}
+	if err := scopeAbstractSockets(); err != nil {
 		return -1, stepErr("%w", err)
 	}
 	listener, err := loadSeccomp(cfg.DisallowSubprocesses, cfg.LogDenied)

@@ -260,6 +260,11 @@ func startStage3(cfg *childConfig) (int, int, error) {
 	_ = linux.Close(fds[1])
 	if err != nil {
 		_ = linux.Close(fds[0])
+		if errors.Is(err, syscall.ENOENT) {
+			// The exec happens in the application's view: a dynamically
+			// linked nacre (go build with cgo) finds no ELF interpreter there.
+			return 0, 0, stepErr("start application: re-exec nacre for sys.disallow_subprocesses: its ELF interpreter is not in the application's view; build nacre statically (CGO_ENABLED=0, as make build does): %w", err)
+		}
 		return 0, 0, stepErr("start application: re-exec nacre: %w", err)
 	}
 	if err := (conn{fd: fds[0]}).send(message{Type: msgConfig, Config: cfg}); err != nil {

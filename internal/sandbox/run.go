@@ -219,6 +219,9 @@ func RunChild(ctx context.Context, ch *Child, cfg Config) (exitCode int, err err
 	}()
 
 	log.Debug("sandbox: child started", "pid", cmd.pid)
+	if !AbstractSocketsScoped() {
+		log.Warn("sandbox: this kernel has no Landlock scope for abstract UNIX sockets (Linux 6.12+): the application can connect to the host's abstract sockets", "landlock_abi", landlockABI())
+	}
 	preRaiseLimits(cmd.pid, cfg, log)
 	// The child reads its config first thing. A config that fits in the
 	// socket's buffer is sent right here: from a new goroutine the send

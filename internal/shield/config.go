@@ -98,6 +98,9 @@ func (l *Loaded) mountView(log *slog.Logger) (fileserver.Config, []sandbox.Mount
 		if mt.Path == "/" {
 			key = "fs.root"
 		}
+		if err := l.checkNotShieldOwn(key, mt); err != nil {
+			return fc, nil, err
+		}
 		switch mt.Type {
 		case manifest.MountChroot, "":
 			if strings.HasPrefix(mt.URI, "dev:") {
@@ -135,7 +138,9 @@ func (l *Loaded) mountView(log *slog.Logger) (fileserver.Config, []sandbox.Mount
 			if mt.Path != "/" {
 				fc.MountPoints = append(fc.MountPoints, path.Clean(mt.Path))
 			}
-			l.encrypted = append(l.encrypted, encryptedMount{Mount: mt, host: host})
+			em := encryptedMount{Mount: mt, host: host}
+			em.Path = path.Clean(mt.Path) // as the sandbox mount: Gramine accepts "/db/"
+			l.encrypted = append(l.encrypted, em)
 		default:
 			return fc, nil, fmt.Errorf("%s: %s: mount of %s: unsupported type %q", l.Path, key, mt.Path, mt.Type)
 		}
@@ -261,6 +266,23 @@ func interpreterAliases(mounts []fileserver.Mount, set *trustedfs.Set) map[strin
 		host := filepath.Join(mt.Host, name)
 		if set.Contains(host) {
 			return map[string]string{interp: host}
+		}
+	}
+	return nil
+}
+
+// checkNotShieldOwn refuses a host directory or encrypted mount at or under
+// /proc or /dev: the shield mounts its own /proc and /dev over the view, so
+// such a mount would be hidden without a word. (Devices come through dev:
+// URIs, tmpfs under /dev is refused by the sandbox.)
+func (l *Loaded) checkNotShieldOwn(key string, mt manifest.Mount) error {
+	if mt.Type == manifest.MountTmpfs || strings.HasPrefix(mt.URI, "dev:") {
+		return nil
+	}
+	p := path.Clean(mt.Path)
+	for _, own := range []string{"/proc", "/dev"} {
+		if p == own || strings.HasPrefix(p, own+"/") {
+			return fmt.Errorf("%s: %s: mount of %s: %s is the shield's own and would hide it; mount the directory elsewhere (host devices: a dev: URI)", l.Path, key, mt.Path, own)
 		}
 	}
 	return nil

@@ -31,13 +31,15 @@ type encryptedMount struct {
 // ResolveManifestPath accepts what gramine-direct/gramine-sgx accept: a file
 // path, or an application name whose APP.manifest.sgx or APP.manifest exists.
 func ResolveManifestPath(arg string) (string, error) {
-	if st, err := os.Stat(arg); err == nil && !st.IsDir() {
-		return arg, nil
-	}
+	// An application name first, as gramine-sgx does: the program itself
+	// usually sits beside its manifest under that very name.
 	for _, suffix := range []string{".manifest.sgx", ".manifest"} {
-		if _, err := os.Stat(arg + suffix); err == nil {
+		if st, err := os.Stat(arg + suffix); err == nil && !st.IsDir() {
 			return arg + suffix, nil
 		}
+	}
+	if st, err := os.Stat(arg); err == nil && !st.IsDir() {
+		return arg, nil
 	}
 	return "", fmt.Errorf("manifest %s: %w (give a manifest file, or an application name with APP.manifest.sgx or APP.manifest beside it)", arg, fs.ErrNotExist)
 }

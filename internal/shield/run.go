@@ -118,6 +118,9 @@ func Run(ctx context.Context, o Options) (int, error) {
 		l.index = index
 	}
 	m := l.Manifest
+	// With debug on before the manifest was read, the manifest package
+	// already logged its accepted-but-ignored keys while parsing it.
+	parsedAtDebug := slog.Default().Enabled(ctx, slog.LevelDebug)
 	if o.SetLevel != nil {
 		if err := o.SetLevel(m.Loader.LogLevel); err != nil {
 			return 0, fmt.Errorf("%s: loader.log_level: %w", l.Path, err)
@@ -133,11 +136,16 @@ func Run(ctx context.Context, o Options) (int, error) {
 			return 0, fmt.Errorf("%s: loader.log_file: %w", l.Path, err)
 		}
 		defer f.Close()
-		log = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: logLevelOf(log)}))
+		log = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: logLevelOf(log), ReplaceAttr: LevelNames}))
+		parsedAtDebug = false // those lines went to stderr, not to the file
 	}
-	log.Debug("loader.entrypoint is accepted for compatibility: nacre has no separate LibOS binary", "uri", m.Loader.EntrypointURI)
-	for _, k := range m.Ignored {
-		log.Debug("SGX-only manifest key ignored", "key", k)
+	if !parsedAtDebug {
+		if m.Loader.EntrypointURI != "" {
+			log.Debug("loader.entrypoint is accepted for compatibility: nacre has no separate LibOS binary", "uri", m.Loader.EntrypointURI)
+		}
+		for _, k := range m.Ignored {
+			log.Debug("SGX-only manifest key ignored", "key", k)
+		}
 	}
 	if l.Signed != nil {
 		log.Debug("signed manifest verified", "manifest", l.Path,
@@ -362,10 +370,24 @@ func (l *Loaded) sandboxConfig(o Options) (sandbox.Config, error) {
 func isSet(m *manifest.Manifest, keys ...string) bool { return m.Has(keys...) }
 
 func logLevelOf(l *slog.Logger) slog.Level {
-	for _, lv := range []slog.Level{slog.LevelDebug - 4, slog.LevelDebug, slog.LevelInfo, slog.LevelWarn} {
+	for _, lv := range []slog.Level{LevelTrace, slog.LevelDebug, slog.LevelInfo, slog.LevelWarn, slog.LevelError} {
 		if l.Enabled(context.Background(), lv) {
 			return lv
 		}
 	}
-	return slog.LevelError
+	return slog.LevelError + 4 // "none"
+}
+
+// LevelTrace is the level of Gramine's "trace" and "all": below debug.
+const LevelTrace = slog.LevelDebug - 4
+
+// LevelNames is a slog ReplaceAttr that prints LevelTrace as TRACE
+// rather than slog's DEBUG-4.
+func LevelNames(groups []string, a slog.Attr) slog.Attr {
+	if a.Key == slog.LevelKey && len(groups) == 0 {
+		if l, ok := a.Value.Any().(slog.Level); ok && l <= LevelTrace {
+			a.Value = slog.StringValue("TRACE")
+		}
+	}
+	return a
 }

@@ -136,6 +136,20 @@ func TestResolveManifestPath(t *testing.T) {
 	if _, err := ResolveManifestPath("missing"); err == nil {
 		t.Error("missing manifest accepted")
 	}
+	// The program beside its manifest, under the application's name (as
+	// Gramine's examples have it): the name means the manifest.
+	os.WriteFile("app", []byte("\x7fELF"), 0o755)
+	if p, err := ResolveManifestPath("app"); err != nil || p != "app.manifest.sgx" {
+		t.Errorf("with the binary beside it: got %q, %v", p, err)
+	}
+	// A manifest path is taken as is.
+	os.WriteFile("other.toml", nil, 0o644)
+	if p, err := ResolveManifestPath("other.toml"); err != nil || p != "other.toml" {
+		t.Errorf("explicit path: got %q, %v", p, err)
+	}
+	if p, err := ResolveManifestPath("app.manifest.sgx"); err != nil || p != "app.manifest.sgx" {
+		t.Errorf("explicit signed manifest: got %q, %v", p, err)
+	}
 }
 
 func TestSanitizeResolvConf(t *testing.T) {

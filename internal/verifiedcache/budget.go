@@ -32,7 +32,7 @@ func (s *Store) reserve(n int64) error {
 			n, s.dir, s.usage, s.inflight, s.max, EnvMax, ErrBudget)
 	}
 	var sfs unix.Statfs_t
-	if err := unix.Fstatfs(s.dirFd, &sfs); err == nil && sfs.Type != unix.RAMFS_MAGIC {
+	if err := unix.Fstatfs(s.dirFd, &sfs); err == nil && fsType(&sfs) != unix.RAMFS_MAGIC {
 		if free := int64(sfs.Bavail) * int64(sfs.Bsize); n > free/2 {
 			return fmt.Errorf("copy of %d bytes in %s: only %d bytes free on its filesystem: %w", n, s.dir, free, ErrBudget)
 		}

@@ -53,7 +53,7 @@ func DefaultDir() (string, bool) {
 
 func onTmpfs(p string) bool {
 	var sfs unix.Statfs_t
-	return unix.Statfs(p, &sfs) == nil && sfs.Type == unix.TMPFS_MAGIC
+	return unix.Statfs(p, &sfs) == nil && fsType(&sfs) == unix.TMPFS_MAGIC
 }
 
 // DefaultMax returns $NACRE_VERIFIED_CACHE_MAX, or 1/16 of the guest's
@@ -132,7 +132,7 @@ func OpenDefault(log *slog.Logger) *Store {
 	if err := unix.Fstatfs(s.dirFd, &sfs); err == nil {
 		_, explicit := os.LookupEnv(EnvMax)
 		explicit = explicit && os.Getenv(EnvMax) != ""
-		s.max, err = capBudget(max, explicit, sfs.Type, int64(sfs.Blocks)*int64(sfs.Bsize))
+		s.max, err = capBudget(max, explicit, fsType(&sfs), int64(sfs.Blocks)*int64(sfs.Bsize))
 	}
 	if err != nil {
 		s.Close()
@@ -147,7 +147,7 @@ func OpenDefault(log *slog.Logger) *Store {
 // filled by copies (and /dev/shm is shared with every program of the
 // guest). ramfs has no size limit at all, so it is used only with an
 // explicit $NACRE_VERIFIED_CACHE_MAX.
-func capBudget(max int64, explicit bool, fsType int64, fsBytes int64) (int64, error) {
+func capBudget(max int64, explicit bool, fsType uint32, fsBytes int64) (int64, error) {
 	if explicit {
 		return max, nil
 	}

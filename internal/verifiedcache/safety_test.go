@@ -123,7 +123,7 @@ func TestCapBudget(t *testing.T) {
 	for _, c := range []struct {
 		max      int64
 		explicit bool
-		typ      int64
+		typ      uint32
 		fs       int64
 		want     int64
 		err      error

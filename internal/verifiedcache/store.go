@@ -78,8 +78,8 @@ func checkDir(fd int, dir string) error {
 	if err := unix.Fstatfs(fd, &sfs); err != nil {
 		return fmt.Errorf("statfs verified-copy store %s: %w", dir, err)
 	}
-	if sfs.Type != unix.TMPFS_MAGIC && sfs.Type != unix.RAMFS_MAGIC {
-		return fmt.Errorf("verified-copy store %s is not on tmpfs or ramfs (f_type %#x), so copies would not be in guest memory: %w", dir, sfs.Type, ErrUnsafe)
+	if t := fsType(&sfs); t != unix.TMPFS_MAGIC && t != unix.RAMFS_MAGIC {
+		return fmt.Errorf("verified-copy store %s is not on tmpfs or ramfs (f_type %#x), so copies would not be in guest memory: %w", dir, fsType(&sfs), ErrUnsafe)
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
@@ -182,3 +182,8 @@ func (s *Store) badCopy(st *unix.Stat_t, size int64) string {
 	}
 	return ""
 }
+
+// fsType returns statfs's f_type as the 32-bit magic number it is:
+// Statfs_t.Type is int32 on 386 (RAMFS_MAGIC does not fit), uint32 on
+// s390x and int64 elsewhere.
+func fsType(sfs *unix.Statfs_t) uint32 { return uint32(sfs.Type) }

@@ -1,0 +1,42 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestMkdirKeepsMounts: mkdir -p through a mount point (and mkdir, rmdir or
+// mv of one) must not detach the shield's mounts. The kernel revalidates
+// such paths with a fresh LOOKUP and used to drop /tmp when the file server
+// answered with another node id.
+func TestMkdirKeepsMounts(t *testing.T) {
+	dir := bashExample(t)
+	script := `before=$(wc -l < /proc/self/mounts)
+mkdir -p /tmp/a/b && echo data > /tmp/a/b/f || echo "mkdir -p failed"
+mkdir /tmp /dev /proc 2>/dev/null
+rmdir /tmp 2>/dev/null; mv /dev /moved 2>/dev/null
+after=$(wc -l < /proc/self/mounts)
+echo "mounts $before $after"
+cat /tmp/a/b/f
+echo probe > /dev/null && echo "dev-null-ok"
+test -e /proc/self/status && echo "proc-ok"`
+	for _, o := range []runOpts{{}, {asUser: "nacretest"}} {
+		r := bashRun(t, dir, o, script)
+		if r.code != 0 {
+			t.Fatalf("user %q: exit %d\nstdout:%s\nstderr:%s", o.asUser, r.code, r.stdout, r.stderr)
+		}
+		var before, after string
+		for _, l := range strings.Split(r.stdout, "\n") {
+			if f := strings.Fields(l); len(f) == 3 && f[0] == "mounts" {
+				before, after = f[1], f[2]
+			}
+		}
+		if before == "" || before != after {
+			t.Errorf("user %q: mounts before/after %q/%q: a mount was detached\n%s", o.asUser, before, after, r.stdout)
+		}
+		mustContain(t, "stdout", r.stdout, "data", "dev-null-ok", "proc-ok")
+		if strings.Contains(r.stdout, "mkdir -p failed") {
+			t.Errorf("user %q: mkdir -p /tmp/a/b failed", o.asUser)
+		}
+	}
+}
