@@ -19,6 +19,7 @@ import (
 	"github.com/nacre-tee/nacre/internal/policy"
 	"github.com/nacre-tee/nacre/internal/ratls"
 	"github.com/nacre-tee/nacre/internal/secretprov"
+	"github.com/nacre-tee/nacre/internal/shield"
 	"github.com/nacre-tee/nacre/internal/verify"
 )
 
@@ -124,9 +125,9 @@ Policy file (TOML):
 			var h slog.Handler
 			switch logFormat {
 			case "text":
-				h = slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level})
+				h = slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level, ReplaceAttr: shield.LevelNames})
 			case "json":
-				h = slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level})
+				h = slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level, ReplaceAttr: shield.LevelNames})
 			default:
 				return fmt.Errorf("--log-format %q: use text or json", logFormat)
 			}

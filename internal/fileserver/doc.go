@@ -48,10 +48,13 @@
 //     container.
 //   - Writable files and directories are owned by Config.UID/GID (the app's
 //     uid in the mount's user namespace, 0 by default) with the host's mode.
-//     A rootless server shows another host user's allowed file unowned too,
-//     with only the group or "other" bits the host grants it in all three
-//     places: the app's own CAP_DAC_OVERRIDE would otherwise let open(2)
-//     through and the READ, WRITE or page fault fail later.
+//     A rootless server shows another host user's allowed file with only
+//     the group or "other" bits the host grants it, in all three places,
+//     and unowned unless they are read and write: the app's own
+//     CAP_DAC_OVERRIDE would otherwise let open(2) through and the READ,
+//     WRITE or page fault fail later. So unlink or rename of such a
+//     read-only file fails with EOVERFLOW where the host would allow it,
+//     and host ACLs are not consulted (the mode bits decide).
 //
 // Unlink, rename and chmod of such inodes fail in the kernel with EOVERFLOW
 // ("inode writeback is not safe when the uid or gid are invalid"), before any

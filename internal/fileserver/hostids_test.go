@@ -20,7 +20,9 @@ func TestFillAttrRootlessForeignFile(t *testing.T) {
 	}{
 		{0, 0, 0o600, noOwner, 0o000},  // root's private file: no access
 		{0, 0, 0o644, noOwner, 0o444},  // readable by others
-		{0, 27, 0o660, noOwner, 0o666}, // group member: group bits
+		{0, 0, 0o666, 0, 0o666},        // world-writable: owned, nothing to override
+		{0, 0, 0o642, noOwner, 0o222},  // write-only for others: unowned
+		{0, 27, 0o660, 0, 0o666},       // group member, read-write: owned
 		{0, 27, 0o604, noOwner, 0o000}, // group member gets group bits, not other
 		{1000, 1000, 0o600, 0, 0o600},  // the server's own file: the app owns it
 		{0, 0, 0o4755, noOwner, 0o555}, // setuid never shown

@@ -122,12 +122,19 @@ func (s *Server) fillAttr(out *fuse.Attr, st *unix.Stat_t, class fileClass, writ
 		// would fail instead (SIGBUS for a mapping). Show exactly what the
 		// host grants, with no owner to override it, so open(2) fails
 		// inside as it would outside.
-		unowned()
 		b := uint32(st.Mode) & 7
 		if s.host.inGroup(st.Gid) {
 			b = uint32(st.Mode>>3) & 7
 		}
 		perm = perm&^0o777 | b<<6 | b<<3 | b
+		if b&6 == 6 {
+			// Read and write granted: the override gains nothing, and an
+			// owned inode keeps write, O_TRUNC, utimes, unlink and rename,
+			// which the kernel refuses on an unowned one whatever its mode.
+			owned()
+		} else {
+			unowned()
+		}
 	default:
 		owned()
 	}

@@ -18,7 +18,8 @@
 //     and /dev (with /dev/attestation) are built in its staging area while
 //     nacre has not answered the FUSE root yet, and moved in. On a
 //     locked thread it then sets the application's rlimits, drops
-//     capabilities (caps.go), sets no_new_privs and installs the seccomp
+//     capabilities (caps.go), sets no_new_privs, confines abstract UNIX
+//     sockets to the app with Landlock (landlock.go), installs the seccomp
 //     filter (seccomp.go), and forks and execs the application from that
 //     thread (exec.go). It stays as the reaper: it forwards signals to the
 //     application, and when the application exits it kills everything left

@@ -274,13 +274,18 @@ func interpreterAliases(mounts []fileserver.Mount, set *trustedfs.Set) map[strin
 // checkNotShieldOwn refuses a host directory or encrypted mount at or under
 // /proc or /dev: the shield mounts its own /proc and /dev over the view, so
 // such a mount would be hidden without a word. (Devices come through dev:
-// URIs, tmpfs under /dev is refused by the sandbox.)
+// URIs; a tmpfs under /dev is refused by the sandbox, one under /proc here,
+// as the moved /proc would hide it too.)
 func (l *Loaded) checkNotShieldOwn(key string, mt manifest.Mount) error {
-	if mt.Type == manifest.MountTmpfs || strings.HasPrefix(mt.URI, "dev:") {
+	if strings.HasPrefix(mt.URI, "dev:") {
 		return nil
 	}
+	owns := []string{"/proc", "/dev"}
+	if mt.Type == manifest.MountTmpfs {
+		owns = owns[:1]
+	}
 	p := path.Clean(mt.Path)
-	for _, own := range []string{"/proc", "/dev"} {
+	for _, own := range owns {
 		if p == own || strings.HasPrefix(p, own+"/") {
 			return fmt.Errorf("%s: %s: mount of %s: %s is the shield's own and would hide it; mount the directory elsewhere (host devices: a dev: URI)", l.Path, key, mt.Path, own)
 		}

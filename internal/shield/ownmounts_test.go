@@ -20,6 +20,7 @@ func TestMountUnderShieldOwnRefused(t *testing.T) {
 		{`{ path = "/devices", uri = "file:data" }`, false},
 		{`{ path = "/procs/x", uri = "file:data" }`, false},
 		{`{ path = "/dev/shm", type = "tmpfs" }`, false}, // the sandbox decides
+		{`{ path = "/proc/x", type = "tmpfs" }`, true},   // hidden by the moved /proc
 	} {
 		dir := t.TempDir()
 		t.Chdir(dir)
