@@ -52,6 +52,11 @@
 //  2. Supplementary groups: setgroups is denied in the user namespace (an
 //     unprivileged user must deny it to map its gid), so the application
 //     keeps nacre's supplementary groups, shown as the overflow gid 65534.
+//     The namespace maps one uid and one gid: setuid, setgid and chown to
+//     any other id fail with EINVAL, setgroups and initgroups with EPERM,
+//     where Gramine emulates them. Daemons that start as root and switch to
+//     another user (nginx's default "user nobody") need loader.uid and
+//     loader.gid other than 0 in the manifest, so that they do not switch.
 //  3. With RootDir, /proc/self/mountinfo shows the host path of the bound
 //     directory (as for any bind mount); a FUSE root shows "/".
 //  4. statfs on a bind mount reports the host filesystem's size.
