@@ -2,6 +2,7 @@ package fileserver
 
 import (
 	"context"
+	"path"
 	"strings"
 	"syscall"
 	"time"
@@ -19,7 +20,8 @@ type dirNode struct {
 	noXattr
 	s         *Server
 	synthetic bool
-	hostDir   dirFd // host directory, for lookups of children (dirfd.go)
+	hostDir   dirFd   // host directory, for lookups of children (dirfd.go)
+	host      hostObj // the host directory it was looked up as (sameObject)
 }
 
 var (
@@ -103,14 +105,60 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 }
 
 // newChild makes the node of a looked-up host entry and fills its attributes.
+// A name the kernel looks up again while it still holds a node for it (its
+// dentry expired, or was revalidated for mkdir, O_EXCL or a rename target)
+// keeps that node when the host object is the same: with a new node id the
+// kernel would drop the dentry, detach what is mounted below it, and leave
+// files that are open under the old node beside a second inode of the same
+// host file, each with its own size and page cache (an O_APPEND write
+// through the old one then overwrote what the new one had appended).
 func (s *Server) newChild(ctx context.Context, parent *fs.Inode, view string, be backend, rel string, e hostEntry, out *fuse.EntryOut) *fs.Inode {
+	old := parent.GetChild(path.Base(view))
+	if old != nil && !sameObject(old, e) {
+		old = nil
+	}
 	if e.isDir() {
 		s.fillAttr(&out.Attr, &e.st, e.class, s.dirWritable(e.host))
-		return parent.NewInode(ctx, &dirNode{s: s}, fs.StableAttr{Mode: modeDir, Ino: s.dirIno.get(view)})
+		if old != nil {
+			return old
+		}
+		return parent.NewInode(ctx, &dirNode{s: s, host: hostObjOf(&e.st)}, fs.StableAttr{Mode: modeDir, Ino: s.dirIno.get(view)})
 	}
 	s.fillAttr(&out.Attr, &e.st, e.class, false)
 	s.logDecision(view, e)
+	if old != nil {
+		return old
+	}
 	return parent.NewInode(ctx, be.newNode(rel, e), fs.StableAttr{Mode: e.st.Mode & unix.S_IFMT})
+}
+
+// hostObj identifies a host file or directory: device, inode and type.
+type hostObj struct {
+	dev, ino uint64
+	typ      uint32
+}
+
+func hostObjOf(st *unix.Stat_t) hostObj {
+	return hostObj{dev: uint64(st.Dev), ino: st.Ino, typ: st.Mode & unix.S_IFMT}
+}
+
+// sameObject reports whether node n was made for the host object of e.
+func sameObject(n *fs.Inode, e hostEntry) bool {
+	var h hostObj
+	switch o := n.Operations().(type) {
+	case *dirNode:
+		if o.synthetic {
+			return false
+		}
+		h = o.host
+	case *fileNode:
+		h = hostObjOf(&o.st)
+	case *linkNode:
+		h = o.host
+	default:
+		return false
+	}
+	return h != hostObj{} && h == hostObjOf(&e.st)
 }
 
 func (s *Server) logDecision(view string, e hostEntry) {
@@ -438,8 +486,9 @@ type nopHandle struct{}
 type linkNode struct {
 	fs.Inode
 	noXattr
-	s  *Server
-	be backend
+	s    *Server
+	be   backend
+	host hostObj // the host symlink it was looked up as (sameObject)
 }
 
 var (

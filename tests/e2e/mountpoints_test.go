@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -38,5 +41,37 @@ test -e /proc/self/status && echo "proc-ok"`
 		if strings.Contains(r.stdout, "mkdir -p failed") {
 			t.Errorf("user %q: mkdir -p /tmp/a/b failed", o.asUser)
 		}
+	}
+}
+
+// TestAppendAfterRevalidation: an app appends to an allowed file through
+// an fd it keeps open while another process appends through a fresh open,
+// after a mkdir of the (existing) directory made the kernel look its path
+// up again. Both writers must share one inode: with two, each had its own
+// idea of the file's size and one append overwrote the other.
+func TestAppendAfterRevalidation(t *testing.T) {
+	if _, err := exec.LookPath("/usr/bin/python3"); err != nil {
+		t.Skip("python3 not installed (run scripts/install-test-deps.sh)")
+	}
+	dir := example(t, "python")
+	makeIn(t, dir, "all")
+	script := `
+import os, subprocess
+f = open("/data/log", "a", buffering=1)
+f.write("one\n")
+os.makedirs("/data", exist_ok=True)   # mkdir: EEXIST, after a fresh LOOKUP of /data
+subprocess.run(["/usr/bin/sh", "-c", "echo two >> /data/log"], check=True)
+f.write("three\n")
+f.close()
+print(repr(open("/data/log").read()))
+`
+	r := nacre(t, runOpts{dir: dir}, "run", "python.manifest.sgx", "-c", script)
+	if r.code != 0 {
+		t.Fatalf("exit %d\nstdout:%s\nstderr:%s", r.code, r.stdout, r.stderr)
+	}
+	mustContain(t, "stdout", r.stdout, `'one\ntwo\nthree\n'`)
+	host, err := os.ReadFile(filepath.Join(dir, "data", "log"))
+	if err != nil || string(host) != "one\ntwo\nthree\n" {
+		t.Errorf("host file %q, %v; want one, two, three", host, err)
 	}
 }
