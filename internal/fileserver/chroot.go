@@ -140,7 +140,7 @@ func (c *chroot) trustedEntry(rel string) (e hostEntry, done bool, errno syscall
 
 func (c *chroot) newNode(rel string, e hostEntry) fs.InodeEmbedder {
 	if e.st.Mode&unix.S_IFMT == unix.S_IFLNK {
-		return &linkNode{s: c.s, be: c, host: hostObjOf(&e.st)}
+		return &linkNode{s: c.s, be: c}
 	}
 	return newFileNode(c.s, c, e)
 }

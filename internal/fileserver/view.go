@@ -143,6 +143,11 @@ func hostObjOf(st *unix.Stat_t) hostObj {
 }
 
 // sameObject reports whether node n was made for the host object of e.
+// A file node also keeps the class and host path it was looked up with,
+// even after the app moved it (a rename of an allowed directory moves its
+// children): it may answer only for a path the manifest treats the same
+// way, so a node of an allowed file never stands for a trusted path, and
+// a trusted node only for its own manifest entry.
 func sameObject(n *fs.Inode, e hostEntry) bool {
 	var h hostObj
 	switch o := n.Operations().(type) {
@@ -152,9 +157,18 @@ func sameObject(n *fs.Inode, e hostEntry) bool {
 		}
 		h = o.host
 	case *fileNode:
+		if o.class != e.class && !(o.class.writable() && e.class.writable()) {
+			return false
+		}
+		if (o.class == classTrusted || o.be == nil) && o.host != e.host {
+			return false // verified against, or opened by, another host path
+		}
 		h = hostObjOf(&o.st)
 	case *linkNode:
-		h = o.host
+		// Never: the kernel caches a symlink's target (EnableSymlinkCaching)
+		// and nothing is open or mounted on one. A link the host replaced
+		// may get the same inode number, and kept its old target.
+		return false
 	default:
 		return false
 	}
@@ -486,9 +500,8 @@ type nopHandle struct{}
 type linkNode struct {
 	fs.Inode
 	noXattr
-	s    *Server
-	be   backend
-	host hostObj // the host symlink it was looked up as (sameObject)
+	s  *Server
+	be backend
 }
 
 var (

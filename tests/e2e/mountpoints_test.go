@@ -75,3 +75,35 @@ print(repr(open("/data/log").read()))
 		t.Errorf("host file %q, %v; want one, two, three", host, err)
 	}
 }
+
+// TestRenamedAllowedDirOverTrustedPath: a node the kernel keeps after the
+// app renamed an allowed directory must not answer for a trusted path that
+// the rename put it at: once looked up again, the trusted path is verified.
+func TestRenamedAllowedDirOverTrustedPath(t *testing.T) {
+	dir := example(t, "bash")
+	tmpl := filepath.Join(dir, "bash.manifest.template")
+	data, err := os.ReadFile(tmpl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.Replace(string(data), `  { type = "tmpfs", path = "/tmp" },`,
+		`  { type = "tmpfs", path = "/tmp" },
+  { path = "/data", uri = "file:data" },`, 1)
+	s = strings.Replace(s, `  "file:scripts/",`, `  "file:scripts/",
+  "file:data/e/x",`, 1)
+	s += "\nsgx.allowed_files = [\"file:data/\"]\n"
+	os.WriteFile(tmpl, []byte(s), 0o644)
+	os.MkdirAll(filepath.Join(dir, "data", "e"), 0o777)
+	os.WriteFile(filepath.Join(dir, "data", "e", "x"), []byte("TRUSTED\n"), 0o666)
+	makeIn(t, dir, "all")
+	// The allowed file d/x is read (the kernel keeps its node), d becomes e,
+	// (cut to the trusted size if served: "UNVERIFI")
+	// and mkdir e/x makes the kernel look e/x up again.
+	script := `cd /data && mkdir d && echo UNVERIFIED > d/x && cat d/x >/dev/null &&
+mv e e.old && mv d e && { mkdir e/x 2>/dev/null; cat e/x; echo "rc=$?"; }`
+	r := bashRun(t, dir, runOpts{}, script)
+	if strings.Contains(r.stdout, "UNVERIFI") {
+		t.Fatalf("allowed bytes served at a trusted path after a re-lookup:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	}
+	mustContain(t, "stdout", r.stdout, "rc=1")
+}
