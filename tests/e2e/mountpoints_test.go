@@ -97,8 +97,8 @@ func TestRenamedAllowedDirOverTrustedPath(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "data", "e", "x"), []byte("TRUSTED\n"), 0o666)
 	makeIn(t, dir, "all")
 	// The allowed file d/x is read (the kernel keeps its node), d becomes e,
-	// (cut to the trusted size if served: "UNVERIFI")
-	// and mkdir e/x makes the kernel look e/x up again.
+	// and mkdir e/x makes the kernel look e/x up again. Served from the
+	// allowed node, the bytes would show cut to the trusted size: "UNVERIFI".
 	script := `cd /data && mkdir d && echo UNVERIFIED > d/x && cat d/x >/dev/null &&
 mv e e.old && mv d e && { mkdir e/x 2>/dev/null; cat e/x; echo "rc=$?"; }`
 	r := bashRun(t, dir, runOpts{}, script)
