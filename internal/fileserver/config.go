@@ -65,6 +65,12 @@ type Config struct {
 
 	// Trusted is the set of trusted host files; nil means none.
 	Trusted *trustedfs.Set
+	// TrustedUnder reports whether a trusted file lies below host directory
+	// dir (absolute, clean); nil means none does. The app may not rename
+	// such a directory, nor a directory onto such a path (EXDEV, so that
+	// mv copies instead): go-fuse moves the nodes below with it, and the
+	// kernel would keep them at their new paths for up to an hour.
+	TrustedUnder func(dir string) bool
 
 	// Allowed are host paths of unverified read-write files: a host file is
 	// allowed when it is an entry or under one (Gramine's rule).

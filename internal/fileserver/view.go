@@ -431,6 +431,11 @@ func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
 	return m.be.unlink(rel)
 }
 
+// trustedUnder reports whether a trusted file lies below host directory dir.
+func (s *Server) trustedUnder(dir string) bool {
+	return s.cfg.TrustedUnder != nil && s.cfg.TrustedUnder(dir)
+}
+
 // removableDir checks that directory rel may be removed or renamed: it must be
 // allowed itself, not merely on the way to an allowed entry.
 func (d *dirNode) removableDir(m *mountEntry, rel string) bool {
@@ -480,6 +485,9 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmb
 		case e.isDir():
 			if !d.removableDir(m1, rel) {
 				return syscall.EACCES
+			}
+			if d.s.trustedUnder(m1.be.hostPath(rel1)) || d.s.trustedUnder(m1.be.hostPath(rel2)) {
+				return syscall.EXDEV // see Config.TrustedUnder
 			}
 		case !e.class.writable():
 			return syscall.EACCES

@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/nacre-tee/nacre/internal/fileserver"
 	"github.com/nacre-tee/nacre/internal/manifest"
@@ -43,6 +44,7 @@ func (l *Loaded) trustedView(fc *fileserver.Config) error {
 		return err
 	}
 	fc.Trusted = set
+	fc.TrustedUnder = l.trustedUnder()
 	fc.Aliases = interpreterAliases(fc.Mounts, set)
 	if set.Len() > 0 {
 		fc.Cache = l.verifiedCache(fc)
@@ -291,4 +293,28 @@ func (l *Loaded) checkNotShieldOwn(key string, mt manifest.Mount) error {
 		}
 	}
 	return nil
+}
+
+// trustedUnder answers fileserver Config.TrustedUnder from the manifest's
+// trusted files. The set of their host directories is built on the first
+// question (a directory rename by the app), not at start.
+func (l *Loaded) trustedUnder() func(dir string) bool {
+	files := l.Manifest.TrustedFiles
+	dirs := sync.OnceValue(func() map[string]bool {
+		m := map[string]bool{}
+		for _, f := range files {
+			host, err := manifest.HostPath(f.URI)
+			if err != nil {
+				continue
+			}
+			for d := path.Dir(path.Clean(host)); !m[d]; d = path.Dir(d) {
+				m[d] = true
+				if d == "/" || d == "." {
+					break
+				}
+			}
+		}
+		return m
+	})
+	return func(dir string) bool { return dirs()[path.Clean(dir)] }
 }

@@ -53,3 +53,22 @@ func TestEncryptedMountTrailingSlash(t *testing.T) {
 		t.Fatalf("sandbox mounts %+v, encrypted %+v: paths differ", mounts, l.encrypted)
 	}
 }
+
+// trustedUnder answers for every directory above a trusted file, only those.
+func TestTrustedUnder(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	os.MkdirAll("data/e/sub", 0o755)
+	os.WriteFile("data/e/sub/x", []byte("x"), 0o644)
+	os.WriteFile("data/y", []byte("y"), 0o644)
+	l := load(t, dir, "libos.entrypoint = \"/bin/true\"\nsgx.trusted_files = [\"file:data/e/sub/x\", \"file:data/y\"]\n")
+	under := l.trustedUnder()
+	for p, want := range map[string]bool{
+		dir + "/data": true, dir + "/data/e": true, dir + "/data/e/sub": true, dir + "/data/e/": true,
+		dir + "/data/e/sub/x": false, dir + "/data/y": false, dir + "/data/f": false, dir + "/dat": false,
+	} {
+		if got := under(p); got != want {
+			t.Errorf("trustedUnder(%s) = %v, want %v", p, got, want)
+		}
+	}
+}
