@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"sync"
 	"syscall"
 
@@ -141,11 +142,7 @@ func initMain() {
 		<-reaped
 		os.Exit(125)
 	}
-	go func() {
-		for s := range sigs {
-			_ = linux.Kill(app, s.(syscall.Signal))
-		}
-	}()
+	go forwardSignals(sigs, app)
 	if cfg.Foreground {
 		go func() {
 			for {
@@ -311,3 +308,27 @@ func reap(app int, done chan<- int, stopped func(sig unix.Signal)) {
 
 // killAll kills every process of the namespace but PID 1.
 func killAll() { _ = linux.Kill(-1, unix.SIGKILL) }
+
+// forwardSignals passes nacre's forwarded signals on to the application.
+// Those that arrived before it started are pending, and a pending signal is
+// delivered once however often it was sent (nacre sends one again if it was
+// forwarded before PID 1 could take it, see RunChild): each is sent once.
+func forwardSignals(sigs <-chan os.Signal, app int) {
+	var pending []syscall.Signal
+	for drained := false; !drained; {
+		select {
+		case s := <-sigs:
+			if sig := s.(syscall.Signal); !slices.Contains(pending, sig) {
+				pending = append(pending, sig)
+			}
+		default:
+			drained = true
+		}
+	}
+	for _, s := range pending {
+		_ = linux.Kill(app, s)
+	}
+	for s := range sigs {
+		_ = linux.Kill(app, s.(syscall.Signal))
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -260,6 +261,14 @@ func RunChild(ctx context.Context, ch *Child, cfg Config) (exitCode int, err err
 		// SIGTERM or SIGHUP forwarded before that.
 		appStarted bool
 		termSignal syscall.Signal
+		// childAlive: a message came from PID 1, so its Go runtime has
+		// signal handlers. Before that, a forwarded signal can arrive
+		// while it has none, and the kernel drops any signal but SIGKILL
+		// sent to a namespace's init from outside: early holds those
+		// signals, sent again once PID 1 is alive (PID 1 delivers each
+		// pending signal once, as the kernel would).
+		childAlive bool
+		early      []syscall.Signal
 		waitErr    error
 		childDone  bool
 		quick      = cfg.transient()
@@ -277,6 +286,13 @@ loop:
 			if !ok {
 				msgs = nil
 				continue
+			}
+			if !childAlive && r.err == nil {
+				childAlive = true
+				for _, s := range early {
+					cmd.signal(s)
+				}
+				early = nil
 			}
 			if r.err != nil {
 				if !errors.Is(r.err, io.EOF) && runErr == nil && !gotExit {
@@ -391,6 +407,9 @@ loop:
 				case syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP:
 					termSignal = s.(syscall.Signal)
 				}
+			}
+			if !childAlive && !slices.Contains(early, s.(syscall.Signal)) {
+				early = append(early, s.(syscall.Signal))
 			}
 			cmd.signal(s.(syscall.Signal))
 		case <-done:
