@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 )
@@ -22,20 +20,10 @@ func TestDeviceMounts(t *testing.T) {
 		}
 	}
 	dir := example(t, "bash")
-	tmpl := filepath.Join(dir, "bash.manifest.template")
-	data, err := os.ReadFile(tmpl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := strings.Replace(string(data), `  { type = "tmpfs", path = "/tmp" },`,
-		`  { type = "tmpfs", path = "/tmp" },
-  { path = "/dev/myzero", uri = "dev:`+nodes+`/myzero" },
+	editBashTemplate(t, dir, `  { path = "/dev/myzero", uri = "dev:`+nodes+`/myzero" },
   { path = "/dev/myfull", uri = "dev:`+nodes+`/myfull" },
-  { path = "/dev/secret", uri = "dev:`+nodes+`/secret" },`, 1)
-	s += "\nsgx.allowed_files = [\n  \"dev:" + nodes + "/myzero\",\n  \"dev:" + nodes + "/myfull\",\n]\n"
-	if err := os.WriteFile(tmpl, []byte(s), 0o644); err != nil {
-		t.Fatal(err)
-	}
+  { path = "/dev/secret", uri = "dev:`+nodes+`/secret" },`, "",
+		"sgx.allowed_files = [\n  \"dev:"+nodes+"/myzero\",\n  \"dev:"+nodes+"/myfull\",\n]")
 	makeIn(t, dir, "all")
 
 	r := nacre(t, runOpts{dir: dir}, "--log-level", "warning", "run", "bash.manifest.sgx", "-c", `

@@ -81,18 +81,7 @@ print(repr(open("/data/log").read()))
 // the rename put it at: once looked up again, the trusted path is verified.
 func TestRenamedAllowedDirOverTrustedPath(t *testing.T) {
 	dir := example(t, "bash")
-	tmpl := filepath.Join(dir, "bash.manifest.template")
-	data, err := os.ReadFile(tmpl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := strings.Replace(string(data), `  { type = "tmpfs", path = "/tmp" },`,
-		`  { type = "tmpfs", path = "/tmp" },
-  { path = "/data", uri = "file:data" },`, 1)
-	s = strings.Replace(s, `  "file:scripts/",`, `  "file:scripts/",
-  "file:data/e/x",`, 1)
-	s += "\nsgx.allowed_files = [\"file:data/\"]\n"
-	os.WriteFile(tmpl, []byte(s), 0o644)
+	editBashTemplate(t, dir, `  { path = "/data", uri = "file:data" },`, `  "file:data/e/x",`, `sgx.allowed_files = ["file:data/"]`)
 	os.MkdirAll(filepath.Join(dir, "data", "e"), 0o777)
 	os.WriteFile(filepath.Join(dir, "data", "e", "x"), []byte("TRUSTED\n"), 0o666)
 	makeIn(t, dir, "all")

@@ -18,16 +18,31 @@ import (
 func bashVariant(t *testing.T, extra string) string {
 	t.Helper()
 	dir := example(t, "bash")
+	editBashTemplate(t, dir, "", "", extra)
+	makeIn(t, dir, "all")
+	return dir
+}
+
+// editBashTemplate adds fs.mounts entries (after /tmp), sgx.trusted_files
+// entries (after scripts/) and trailing lines to the bash example's
+// template in dir; "" adds nothing.
+func editBashTemplate(t *testing.T, dir, mounts, trusted, extra string) {
+	t.Helper()
 	tmpl := filepath.Join(dir, "bash.manifest.template")
 	data, err := os.ReadFile(tmpl)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(tmpl, append(data, []byte("\n"+extra+"\n")...), 0o644); err != nil {
+	s := string(data)
+	if mounts != "" {
+		s = strings.Replace(s, "  { type = \"tmpfs\", path = \"/tmp\" },\n", "  { type = \"tmpfs\", path = \"/tmp\" },\n"+mounts+"\n", 1)
+	}
+	if trusted != "" {
+		s = strings.Replace(s, "  \"file:scripts/\",\n", "  \"file:scripts/\",\n"+trusted+"\n", 1)
+	}
+	if err := os.WriteFile(tmpl, []byte(s+"\n"+extra+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	makeIn(t, dir, "all")
-	return dir
 }
 
 func TestDisallowSubprocesses(t *testing.T) {
